@@ -1,0 +1,74 @@
+"""Resolution and size rules shared by the INR networks.
+
+``stride_plan`` turns a frame size into the decoder's base map and upsampling strides;
+``solve_width`` turns a parameter budget (an S/M/L operating point) into a width.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+MIN_TOTAL_STRIDE = 8
+
+
+def stride_plan(height: int, width: int, max_stride: int = 64) -> tuple[int, int, tuple[int, ...]]:
+    """Return ``(base_h, base_w, strides)`` for a decoder that outputs ``height x width``.
+
+    The total stride P is the largest power of two ``<= max_stride`` dividing both sides;
+    the base map is ``(height / P, width / P)``. The strides are 4 then 2s when P >= 64
+    (256x320 -> 4x5 and (4, 2, 2, 2, 2), D-NeRV's plan), otherwise all 2s.
+    """
+    if max_stride < MIN_TOTAL_STRIDE:
+        raise ValueError(f"max_stride must be at least {MIN_TOTAL_STRIDE}, got {max_stride}")
+    if height <= 0 or width <= 0 or height % MIN_TOTAL_STRIDE or width % MIN_TOTAL_STRIDE:
+        raise ValueError(
+            f"frame size {height}x{width} is not supported by the INR decoders: height and width "
+            f"must be positive multiples of {MIN_TOTAL_STRIDE}; resize or crop the frames")
+    total = MIN_TOTAL_STRIDE
+    while total * 2 <= max_stride and height % (total * 2) == 0 and width % (total * 2) == 0:
+        total *= 2
+    if total >= 64:
+        strides = (4,) + (2,) * (total.bit_length() - 1 - 2)
+    else:
+        strides = (2,) * (total.bit_length() - 1)
+    return height // total, width // total, strides
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameter elements (shared parameters counted once)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def solve_width(build: Callable[[int], nn.Module], target_params: int,
+                lo: int = 1, hi: int = 4096) -> int:
+    """Largest width in ``[lo, hi]`` whose model ``build(width)`` has ``<= target_params``.
+
+    Models are built on the meta device, so even 100M-parameter candidates cost no memory.
+    The parameter count must grow with the width (binary search). Returns ``hi`` when even
+    ``hi`` fits; raises ValueError when ``lo`` does not.
+    """
+    if lo > hi:
+        raise ValueError(f"solve_width needs lo <= hi, got lo={lo}, hi={hi}")
+
+    def size(width: int) -> int:
+        with torch.device("meta"):
+            return count_parameters(build(width))
+
+    smallest = size(lo)
+    if smallest > target_params:
+        raise ValueError(
+            f"target of {target_params} parameters is below the smallest model "
+            f"(width {lo} has {smallest}); raise the target or lower `lo`")
+    if size(hi) <= target_params:
+        return hi
+    fits, too_big = lo, hi
+    while too_big - fits > 1:
+        mid = (fits + too_big) // 2
+        if size(mid) <= target_params:
+            fits = mid
+        else:
+            too_big = mid
+    return fits
