@@ -15,9 +15,12 @@ objects first.
    multimodal models are switched off as mmaction2 does when transformers is
    missing (``mmaction.utils.dependency.WITH_MULTIMODAL = False``).
 3. torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine's
-   checkpoints hold a ``HistoryBuffer`` and numpy scalars/arrays in their message
-   hub, so ``resume`` fails. The exact classes are added to torch's safe globals;
-   loading stays ``weights_only`` for every file.
+   checkpoints hold a ``HistoryBuffer`` (whose bound methods pickle through
+   ``getattr``) and numpy scalars/arrays in their message hub, so ``resume`` and
+   ``load_from`` fail. mmengine's local checkpoint loader is re-registered to load
+   inside ``torch.serialization.safe_globals`` with exactly those classes: still
+   ``weights_only``, and the wider allowlist applies to mmengine's loader only,
+   not to other ``torch.load`` calls.
 """
 
 from __future__ import annotations
@@ -122,17 +125,30 @@ def _checkpoint_safe_globals() -> list:
         from numpy.core.multiarray import _reconstruct, scalar
     dtypes = [type(np.dtype(t)) for t in
               ("float64", "float32", "float16", "int64", "int32", "uint8", "bool")]
-    return [HistoryBuffer, _reconstruct, scalar, np.ndarray, np.dtype, *dtypes]
+    return [HistoryBuffer, getattr, _reconstruct, scalar, np.ndarray, np.dtype, *dtypes]
+
+
+def _load_mmengine_checkpoint(filename, map_location):
+    """mmengine's local loader, weights_only with mmengine's own classes allowed."""
+    import os.path as osp
+
+    import torch
+
+    filename = osp.expanduser(filename)
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f"{filename}: checkpoint not found")
+    with torch.serialization.safe_globals(_checkpoint_safe_globals()):
+        return torch.load(filename, map_location=map_location, weights_only=True)
 
 
 def _install_checkpoint_fix() -> None:
     import torch
 
-    if not hasattr(torch.serialization, "add_safe_globals"):
-        return
-    if importlib.util.find_spec("mmengine") is None:
-        return
-    torch.serialization.add_safe_globals(_checkpoint_safe_globals())
+    if not hasattr(torch.serialization, "safe_globals"):
+        return  # torch < 2.5 loads these checkpoints without a fix
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    CheckpointLoader.register_scheme(prefixes="", force=True)(_load_mmengine_checkpoint)
 
 
 _applied = False
@@ -148,9 +164,10 @@ def apply() -> None:
 
 
 def apply_checkpoint_fix() -> None:
-    """Allow mmengine's own checkpoint contents under ``weights_only`` loading.
+    """Let mmengine load its own checkpoints under ``weights_only`` (see fix 3).
 
-    Kept separate from :func:`apply` because it imports torch and mmengine.
+    Kept separate from :func:`apply` because it imports torch and mmengine; tools
+    that resume or load checkpoints call it.
     """
     _install_checkpoint_fix()
 

@@ -17,7 +17,8 @@ from typing import Iterable
 
 import numpy as np
 
-from toolkit.data.video import LOSSLESS_SUFFIX, VideoReader, probe, read_video, write_video
+from toolkit.data.video import (LOSSLESS_SUFFIX, VideoReader, decord_reads_size, probe, read_video,
+                               write_video)
 from toolkit.runinfo import atomic_write_json, atomic_write_text, run_facts
 
 MANIFEST = "manifest.json"
@@ -122,6 +123,10 @@ class SourceWriter:
                  width: int, fps: float, classes: list[str]):
         self.root = Path(root)
         self.name = name
+        if not decord_reads_size(height, width):
+            raise SourceError(f"{height}x{width}: decord (used by mmaction2's pipeline) misreads "
+                              f"lossless video of width {width}; choose another size, e.g. a "
+                              f"width of 40, 64, 80 or more")
         self.header = dict(name=name, codec=codec, size=size, height=height, width=width,
                            fps=fps, classes=list(classes))
         (self.root / VIDEO_DIR).mkdir(parents=True, exist_ok=True)

@@ -6,14 +6,17 @@ missing or cannot open a file. decord decodes damaged files silently (a file cut
 in half gives half the frames, overwritten bytes give garbage), so every full
 decode goes through PyAV with ``err_detect=explode`` and checks the frame count.
 
-Writing: lossless FFV1 (RGB stored as ``bgr0``, per-slice CRCs) in Matroska,
-written to a temporary name and renamed, with the frame count in a container tag
-so a truncated file is detected on reading.
+Writing: lossless FFV1 (RGB stored as ``bgr0``) in Matroska, written to a
+temporary name and renamed, with the frame count and a CRC32 of every frame's RGB
+bytes in container tags: FFV1's own slice CRCs are only logged by the decoder,
+so without these a damaged file would decode to wrong pixels silently.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import zlib
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 FRAME_COUNT_TAG = "TOOLKIT_FRAMES"
+FRAME_CRC_TAG = "TOOLKIT_CRC32"
 LOSSLESS_SUFFIX = ".mkv"
 
 
@@ -73,6 +77,15 @@ def _declared_frames(container) -> int | None:
     return frames or None
 
 
+def _frame_crcs(container) -> list[int] | None:
+    tag = container.metadata.get(FRAME_CRC_TAG) or container.metadata.get(FRAME_CRC_TAG.lower())
+    return [int(v, 16) for v in tag.split(",")] if tag else None
+
+
+def _crc(frame: np.ndarray) -> int:
+    return zlib.crc32(np.ascontiguousarray(frame).data)
+
+
 def probe(path) -> VideoInfo:
     """Frame count, rate and size of a video without decoding it all."""
     path = _check_file(path)
@@ -98,11 +111,15 @@ def iter_frames(path) -> Iterator[np.ndarray]:
         stream = container.streams.video[0]
         stream.codec_context.options = {"err_detect": "explode"}
         declared = _declared_frames(container)
+        crcs = _frame_crcs(container)
         count = 0
         try:
             for frame in container.decode(stream):
+                rgb = frame.to_ndarray(format="rgb24")
+                if crcs is not None and (count >= len(crcs) or _crc(rgb) != crcs[count]):
+                    raise VideoError(path, f"corrupt: frame {count} does not match its checksum")
                 count += 1
-                yield frame.to_ndarray(format="rgb24")
+                yield rgb
         except av.error.FFmpegError as exc:
             raise VideoError(path, f"corrupt or truncated: decoding failed after {count} frames "
                                    f"({exc.__class__.__name__})") from exc
@@ -148,9 +165,35 @@ class VideoReader:
         if self._decord is not None:
             try:
                 return self._decord.get_batch(indices).asnumpy()
-            except Exception as exc:
-                raise VideoError(self.path, f"decoding frames failed ({exc})") from exc
+            except Exception:  # decord fails on some files it opened: decode with PyAV
+                self._decord = None
+        if self._frames is None:
+            self._frames = read_video(self.path)
         return self._frames[indices]
+
+
+@functools.lru_cache(maxsize=None)
+def decord_reads_size(height: int, width: int) -> bool:
+    """Whether decord decodes this toolkit's lossless video at this size correctly.
+
+    decord 0.6.0 returns wrongly sized buffers for FFV1 RGB video at a few small
+    widths (seen: 8, 16, 24, 48, 72); mmaction2's pipeline reads with decord, so
+    sources must avoid them.
+    """
+    try:
+        import decord
+    except ImportError:
+        return True
+    import tempfile
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_video(Path(tmp) / "probe.mkv", frames, fps=1)
+        try:
+            return np.array_equal(decord.VideoReader(str(path)).get_batch([1, 0]).asnumpy(),
+                                  frames[[1, 0]])
+        except Exception:
+            return False
 
 
 def write_video(path, frames: np.ndarray | Sequence[np.ndarray], fps: float) -> Path:
@@ -170,6 +213,7 @@ def write_video(path, frames: np.ndarray | Sequence[np.ndarray], fps: float) -> 
     try:
         with av.open(str(tmp), "w", format="matroska") as container:
             container.metadata[FRAME_COUNT_TAG] = str(len(frames))
+            container.metadata[FRAME_CRC_TAG] = ",".join(f"{_crc(f):08x}" for f in frames)
             stream = container.add_stream("ffv1", rate=Fraction(fps).limit_denominator(1001))
             stream.width, stream.height = frames.shape[2], frames.shape[1]
             stream.pix_fmt = "bgr0"
