@@ -1,0 +1,249 @@
+"""Tests of the FFNeRV network, its neighbour buffers and its loss (CPU, tiny sizes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from toolkit.codecs.inr import ffnerv as ffnerv_module
+from toolkit.codecs.inr.blocks import backward_warp, ssim
+from toolkit.codecs.inr.ffnerv import (FFNeRV, IndependentFrameBuffer, SlidingFrameWindow, TemporalGrid,
+                                       ffnerv_loss)
+
+HEIGHT, WIDTH, FRAMES = 32, 40, 10
+K = len(FFNeRV.NEIGHBOUR_OFFSETS)
+
+
+@pytest.fixture
+def model() -> FFNeRV:
+    torch.manual_seed(0)
+    return FFNeRV(HEIGHT, WIDTH, FRAMES, channels=8, min_channels=4, groups=2)
+
+
+def random_neighbours(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.rand(n, K, 3, HEIGHT, WIDTH), torch.ones(n, K, dtype=torch.bool)
+
+
+def whole_buffer_reference(model: FFNeRV) -> torch.Tensor:
+    """Final frames computed the official way: every independent frame first, then aggregation."""
+    with torch.no_grad():
+        index = torch.arange(model.num_frames)
+        outputs = model.independent(index)
+        buffer = IndependentFrameBuffer(model.num_frames, HEIGHT, WIDTH, dtype=torch.float32)
+        buffer.update(index, outputs["frame"])
+        return model.aggregate(outputs, *buffer.neighbours(index))["final"]
+
+
+def test_grid_reads_slots_exactly_midway_mean_and_clamps_last():
+    torch.manual_seed(0)
+    grid = TemporalGrid(length=5, channels=3, height=2, width=2)
+    slots = grid.weight.detach()
+    with torch.no_grad():
+        # 10 frames over 5 slots: even frames sit on slots, odd frames midway, frame 9 past the last.
+        read = grid(torch.arange(10), num_frames=10)
+    for slot in range(5):
+        assert torch.equal(read[2 * slot], slots[slot])
+    for slot in range(4):
+        torch.testing.assert_close(read[2 * slot + 1], (slots[slot] + slots[slot + 1]) / 2)
+    assert torch.equal(read[9], slots[4])
+
+
+def test_default_grid_lengths_scale_the_paper_setting():
+    assert ffnerv_module.default_grid_lengths(600) == (300, 600)
+    assert ffnerv_module.default_grid_lengths(9) == (5, 9)
+    assert ffnerv_module.default_grid_lengths(1) == (2, 2)
+    assert [g.length for g in FFNeRV(HEIGHT, WIDTH, 7, channels=8).grids] == [4, 7]
+
+
+def test_output_shapes_and_ranges(model):
+    index = torch.tensor([0, 4, 9])
+    outputs = model.independent(index)
+    assert outputs["frame"].shape == (3, 3, HEIGHT, WIDTH)
+    assert outputs["flow"].shape == (3, K, 2, HEIGHT, WIDTH)
+    assert outputs["weight_logits"].shape == (3, K, HEIGHT, WIDTH)
+    assert outputs["blend_logits"].shape == (3, 2, HEIGHT, WIDTH)
+    assert 0 <= outputs["frame"].min() and outputs["frame"].max() <= 1
+    result = model(index, *random_neighbours(3))
+    for key in ("independent", "aggregated", "final"):
+        assert result[key].shape == (3, 3, HEIGHT, WIDTH)
+        assert torch.isfinite(result[key]).all()
+    assert 0 <= result["final"].min() and result["final"].max() <= 1
+
+
+def test_weight_logits_are_nearest_upsampled_from_quarter_resolution(model):
+    logits = model.independent(torch.tensor([3]))["weight_logits"]
+    quarter = logits[:, :, ::4, ::4]
+    torch.testing.assert_close(logits, quarter.repeat_interleave(4, 2).repeat_interleave(4, 3))
+
+
+def test_channels_change_parameter_count_monotonically():
+    counts = [sum(p.numel() for p in FFNeRV(HEIGHT, WIDTH, FRAMES, channels=c).parameters())
+              for c in (8, 16, 24, 48)]
+    assert counts == sorted(counts) and len(set(counts)) == len(counts)
+
+
+def test_bad_arguments_raise_clear_errors(model):
+    with pytest.raises(ValueError, match="frame_index"):
+        model.independent(torch.tensor([FRAMES]))
+    with pytest.raises(ValueError, match="num_grids"):
+        FFNeRV(HEIGHT, WIDTH, FRAMES, channels=8, grid_lengths=(4, 8, 16))
+    with pytest.raises(ValueError, match="30x42"):
+        FFNeRV(30, 42, FRAMES, channels=8)
+    with pytest.raises(ValueError, match="neighbours"):
+        model(torch.tensor([1]), torch.rand(1, K - 1, 3, HEIGHT, WIDTH), torch.ones(1, K - 1, dtype=torch.bool))
+
+
+def hand_outputs(flow: torch.Tensor, chosen: int, favour_aggregation: bool) -> dict[str, torch.Tensor]:
+    """Decoder outputs picking neighbour ``chosen`` and (optionally) the aggregated frame."""
+    n = flow.shape[0]
+    weight_logits = torch.zeros(n, K, HEIGHT, WIDTH)
+    weight_logits[:, chosen] = 1e4
+    blend_logits = torch.zeros(n, 2, HEIGHT, WIDTH)
+    blend_logits[:, 1 if favour_aggregation else 0] = 1e4
+    return {"frame": torch.rand(n, 3, HEIGHT, WIDTH), "flow": flow,
+            "weight_logits": weight_logits, "blend_logits": blend_logits}
+
+
+def test_aggregate_zero_flow_one_hot_weight_returns_neighbour(model):
+    # Exact up to grid_sample's rounding of the normalised pixel grid (a few 1e-6).
+    neighbours, valid = random_neighbours(2)
+    outputs = hand_outputs(torch.zeros(2, K, 2, HEIGHT, WIDTH), chosen=2, favour_aggregation=True)
+    result = model.aggregate(outputs, neighbours, valid)
+    torch.testing.assert_close(result["aggregated"], neighbours[:, 2], rtol=0, atol=1e-5)
+    torch.testing.assert_close(result["final"], neighbours[:, 2], rtol=0, atol=1e-5)
+    assert torch.equal(result["independent"], outputs["frame"])
+
+
+def test_aggregate_with_flow_reproduces_warped_neighbour(model):
+    neighbours, valid = random_neighbours(2)
+    flow = torch.zeros(2, K, 2, HEIGHT, WIDTH)
+    flow[:, 0, 0], flow[:, 0, 1] = 1.5, -0.75
+    result = model.aggregate(hand_outputs(flow, chosen=0, favour_aggregation=True), neighbours, valid)
+    expected = backward_warp(neighbours[:, 0], flow[:, 0])
+    assert not torch.allclose(expected, neighbours[:, 0], atol=1e-3)
+    torch.testing.assert_close(result["final"], expected, rtol=0, atol=1e-6)
+
+
+def test_aggregate_ignores_invalid_neighbours(model):
+    neighbours, valid = random_neighbours(1)
+    valid[:, :2] = False
+    outputs = hand_outputs(torch.zeros(1, K, 2, HEIGHT, WIDTH), chosen=0, favour_aggregation=True)
+    outputs["weight_logits"][:, 3] = 5e3  # largest among the valid ones
+    result = model.aggregate(outputs, neighbours, valid)
+    torch.testing.assert_close(result["aggregated"], neighbours[:, 3], rtol=0, atol=1e-5)
+    valid[:] = False  # no neighbour at all: the final frame is the independent frame
+    result = model.aggregate(outputs, torch.zeros_like(neighbours), valid)
+    torch.testing.assert_close(result["final"], outputs["frame"])
+
+
+def test_model_with_zero_flow_and_aggregation_blend_copies_a_neighbour(model):
+    with torch.no_grad():
+        for param in model.flow_head.parameters():
+            param.zero_()
+        model.flow_head.bias[2 * K + 1] = 1e4  # weight logit of offset -1
+        model.frame_head.weight[4].zero_()
+        model.frame_head.bias[4] = 1e4  # blend logit of the aggregated frame
+    neighbours, valid = random_neighbours(2)
+    result = model(torch.tensor([3, 7]), neighbours, valid)
+    torch.testing.assert_close(result["final"], neighbours[:, 1], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, FRAMES])
+def test_decode_matches_whole_buffer_reference(model, batch_size):
+    frames = list(model.decode(batch_size=batch_size))
+    assert len(frames) == FRAMES and frames[0].shape == (3, HEIGHT, WIDTH)
+    torch.testing.assert_close(torch.stack(frames), whole_buffer_reference(model), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, FRAMES])
+def test_decode_window_stays_within_batch_plus_four(model, monkeypatch, batch_size):
+    peaks = []
+
+    class RecordingWindow(SlidingFrameWindow):
+        def extend(self, frames):
+            super().extend(frames)
+            peaks.append(len(self))
+
+    monkeypatch.setattr(ffnerv_module, "SlidingFrameWindow", RecordingWindow)
+    assert len(list(model.decode(batch_size=batch_size))) == FRAMES
+    assert max(peaks) <= batch_size + 4
+    assert max(peaks) == min(batch_size + 4, FRAMES)  # the bound is tight, so the window does slide
+
+
+def test_sliding_window_refuses_overflow_and_missing_neighbours():
+    window = SlidingFrameWindow(FRAMES, capacity=3)
+    window.extend(torch.rand(3, 3, 4, 4))
+    with pytest.raises(RuntimeError, match="capacity"):
+        window.extend(torch.rand(1, 3, 4, 4))
+    window = SlidingFrameWindow(FRAMES, capacity=5)
+    window.extend(torch.rand(3, 3, 4, 4))
+    with pytest.raises(RuntimeError, match="outside the window"):
+        window.neighbours(torch.tensor([2]))
+
+
+def test_decode_of_one_frame_video_is_the_independent_frame():
+    torch.manual_seed(0)
+    model = FFNeRV(HEIGHT, WIDTH, 1, channels=8)
+    (frame,) = model.decode()
+    torch.testing.assert_close(frame, model.independent(torch.tensor([0]))["frame"][0].detach())
+
+
+def test_independent_frame_buffer_edges_are_zero_and_invalid():
+    buffer = IndependentFrameBuffer(FRAMES, HEIGHT, WIDTH)
+    frames = torch.rand(FRAMES, 3, HEIGHT, WIDTH, requires_grad=True)
+    buffer.update(torch.arange(FRAMES), frames)
+    assert buffer.frames.dtype == torch.float16 and not buffer.frames.requires_grad
+    neighbours, valid = buffer.neighbours(torch.tensor([0, 1, 5, 9]))
+    assert neighbours.shape == (4, K, 3, HEIGHT, WIDTH)
+    expected_valid = torch.tensor([[False, False, True, True], [False, True, True, True],
+                                   [True, True, True, True], [True, True, False, False]])
+    assert torch.equal(valid, expected_valid)
+    assert (neighbours[~valid] == 0).all()
+    torch.testing.assert_close(neighbours[2, 0], frames[3].detach().half())  # frame 5, offset -2
+    torch.testing.assert_close(neighbours[0, 3], frames[2].detach().half())  # frame 0, offset +2
+
+
+def test_ssim_identical_is_one_and_drops_with_noise():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, HEIGHT, WIDTH)
+    torch.testing.assert_close(ssim(x, x), torch.ones(2))
+    assert (ssim(x, (x + 0.2 * torch.randn_like(x)).clamp(0, 1)) < 0.9).all()
+
+
+def test_loss_is_finite_and_reaches_every_parameter(model):
+    index = torch.arange(FRAMES)
+    result = model(index, *random_neighbours(FRAMES))
+    loss = ffnerv_loss(result, torch.rand(FRAMES, 3, HEIGHT, WIDTH))
+    assert torch.isfinite(loss)
+    loss.backward()
+    for name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_loss_valid_mask_excludes_samples(model):
+    result = {key: torch.rand(2, 3, HEIGHT, WIDTH) for key in ("aggregated", "independent", "final")}
+    target = torch.rand(2, 3, HEIGHT, WIDTH)
+    first_only = {key: value[:1] for key, value in result.items()}
+    torch.testing.assert_close(ffnerv_loss(result, target, torch.tensor([True, False])),
+                               ffnerv_loss(first_only, target[:1]))
+
+
+class RoundToGrid(nn.Module):
+    """Straight-through rounding to multiples of 1/64, standing in for fake quantisation."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + (torch.round(x * 64) / 64 - x).detach()
+
+
+def test_parametrized_model_runs(model):
+    for module in list(model.modules()):
+        for name, _ in list(module.named_parameters(recurse=False)):
+            parametrize.register_parametrization(module, name, RoundToGrid())
+    assert all(torch.equal(p * 64, torch.round(p * 64)) for p in
+               (model.grids[0].weight, model.stages[1].conv[0].weight, model.frame_head.bias))
+    result = model(torch.tensor([0, 9]), *random_neighbours(2))
+    ffnerv_loss(result, torch.rand(2, 3, HEIGHT, WIDTH)).backward()
+    assert all(torch.isfinite(result[key]).all() for key in result)
+    assert len(list(model.decode(batch_size=4))) == FRAMES

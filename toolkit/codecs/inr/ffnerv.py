@@ -1,0 +1,337 @@
+"""FFNeRV: flow-guided frame-wise neural video representation (Lee et al., ACM MM 2023).
+
+One network per video. Multi-resolution temporal grids map a frame index to a latent map; a
+compact convolutional decoder turns it into an *independent* frame plus, at quarter resolution,
+optical flows and aggregation weights towards the neighbours at ``NEIGHBOUR_OFFSETS``. The
+neighbours' independent frames are warped by the flows and aggregated, and the result is blended
+with the independent frame into the *final* frame.
+
+This module is the network only (plus the neighbour buffer the fitting loop needs and the loss);
+training, quantisation and entropy coding live elsewhere. All learned tensors are ordinary
+``nn.Parameter`` s of standard modules so they can be wrapped by ``torch.nn.utils.parametrize``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from toolkit.codecs.inr.blocks import backward_warp_fp32, ssim
+from toolkit.codecs.inr.sizing import stride_plan
+
+NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)
+LOOK_AHEAD = max(NEIGHBOUR_OFFSETS)
+LOOK_BEHIND = -min(NEIGHBOUR_OFFSETS)
+
+
+def default_grid_lengths(num_frames: int, num_grids: int = 2) -> tuple[int, ...]:
+    """Temporal grid lengths scaled from the paper's compression setting.
+
+    The paper uses T = (300, 600) for a 600-frame video: each grid half as long as the next,
+    the longest one slot per frame. Every grid keeps at least 2 slots.
+    """
+    return tuple(max(2, math.ceil(num_frames / 2 ** (num_grids - 1 - g))) for g in range(num_grids))
+
+
+def neighbour_indices(frame_index: torch.Tensor, num_frames: int,
+                      offsets: Sequence[int] = NEIGHBOUR_OFFSETS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices ``frame_index + offset`` (N, K), clamped into the video, and whether each is inside."""
+    offsets = torch.as_tensor(offsets, device=frame_index.device, dtype=frame_index.dtype)
+    index = frame_index[:, None] + offsets
+    valid = (index >= 0) & (index < num_frames)
+    return index.clamp(0, num_frames - 1), valid
+
+
+def _check_frame_index(frame_index: torch.Tensor, num_frames: int) -> None:
+    if frame_index.dim() != 1 or frame_index.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"frame_index must be a 1-D integer tensor, got shape "
+                         f"{tuple(frame_index.shape)} dtype {frame_index.dtype}")
+    if frame_index.numel() and bool(((frame_index < 0) | (frame_index >= num_frames)).any()):
+        raise ValueError(f"frame_index must lie in [0, {num_frames}), got {frame_index.tolist()}")
+
+
+class TemporalGrid(nn.Module):
+    """One learned temporal grid (T, C, h, w), read with linear interpolation over time."""
+
+    def __init__(self, length: int, channels: int, height: int, width: int):
+        super().__init__()
+        if length < 1:
+            raise ValueError(f"temporal grid length must be >= 1, got {length}")
+        self.weight = nn.Parameter(nn.init.xavier_uniform_(torch.empty(length, channels, height, width)))
+
+    @property
+    def length(self) -> int:
+        return self.weight.shape[0]
+
+    def forward(self, frame_index: torch.Tensor, num_frames: int) -> torch.Tensor:
+        """Features (N, C, h, w) at t * T for t = frame_index / num_frames.
+
+        Integer arithmetic locates the two slots, so a frame that falls on a slot reads it exactly.
+        """
+        weight = self.weight  # read once: a parametrization recomputes on every access
+        scaled = frame_index.long() * self.length
+        lower = (scaled // num_frames).clamp(max=self.length - 1)
+        upper = (lower + 1).clamp(max=self.length - 1)
+        frac = (scaled - lower * num_frames).to(weight.dtype) / num_frames
+        frac = torch.where(upper == lower, torch.zeros_like(frac), frac)[:, None, None, None]
+        return weight[lower] * (1 - frac) + weight[upper] * frac
+
+
+class UpsampleBlock(nn.Module):
+    """conv -> PixelShuffle(stride) -> GELU, no normalisation.
+
+    ``compact`` follows the official code: a grouped 3x3 conv straight to ``out * stride**2``
+    channels, then a 1x1 conv at that width. Otherwise one full 3x3 conv.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, compact: bool, groups: int):
+        super().__init__()
+        expanded = out_channels * stride * stride
+        if compact:
+            groups = math.gcd(groups, math.gcd(in_channels, expanded))
+            self.conv = nn.Sequential(nn.Conv2d(in_channels, expanded, 3, padding=1, groups=groups),
+                                      nn.Conv2d(expanded, expanded, 1))
+        else:
+            self.conv = nn.Conv2d(in_channels, expanded, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(stride)
+        self.act = nn.GELU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shuffle(self.conv(x)))
+
+
+class FFNeRV(nn.Module):
+    """FFNeRV network for one video of ``num_frames`` frames of ``height`` x ``width``.
+
+    ``channels`` (C) is the total grid width and the size knob: decoder widths start at 8*C and
+    halve per stage down to ``min_channels``.
+    """
+
+    NEIGHBOUR_OFFSETS = NEIGHBOUR_OFFSETS
+    FLOW_SCALE = 4  # flows and weights are predicted at quarter resolution
+
+    def __init__(self, height: int, width: int, num_frames: int, channels: int = 48,
+                 grid_lengths: tuple[int, ...] | None = None, num_grids: int = 2,
+                 min_channels: int = 24, groups: int = 8):
+        super().__init__()
+        if num_frames < 1:
+            raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+        if grid_lengths is None:
+            grid_lengths = default_grid_lengths(num_frames, num_grids)
+        elif len(grid_lengths) != num_grids:
+            raise ValueError(f"grid_lengths {grid_lengths} has {len(grid_lengths)} entries but "
+                             f"num_grids is {num_grids}; pass matching values")
+        if num_grids < 1 or channels % num_grids:
+            raise ValueError(f"channels ({channels}) must be a positive multiple of num_grids ({num_grids})")
+        base_h, base_w, strides = stride_plan(height, width)
+        quarter_stage = self._quarter_resolution_stage(strides, height, width)
+
+        self.height, self.width, self.num_frames = height, width, num_frames
+        self.quarter_stage = quarter_stage
+        self.grids = nn.ModuleList(TemporalGrid(length, channels // num_grids, base_h, base_w)
+                                   for length in grid_lengths)
+        stages, in_channels = [], channels
+        for i, stride in enumerate(strides):
+            out_channels = 8 * channels if i == 0 else max(in_channels // 2, min_channels)
+            stages.append(UpsampleBlock(in_channels, out_channels, stride, compact=i > 0, groups=groups))
+            if i + 1 == quarter_stage:
+                quarter_channels = out_channels
+            in_channels = out_channels
+        self.stages = nn.ModuleList(stages)
+        num_neighbours = len(self.NEIGHBOUR_OFFSETS)
+        self.flow_head = nn.Conv2d(quarter_channels, 3 * num_neighbours, 1)
+        self.frame_head = nn.Conv2d(in_channels, 5, 1)
+
+    @classmethod
+    def _quarter_resolution_stage(cls, strides: Sequence[int], height: int, width: int) -> int:
+        """Number of decoder stages after which the features are at quarter resolution."""
+        for stage in range(1, len(strides)):
+            if math.prod(strides[stage:]) == cls.FLOW_SCALE:
+                return stage
+        raise ValueError(f"FFNeRV needs a decoder whose last stages upsample by exactly "
+                         f"{cls.FLOW_SCALE} after at least one stage; {height}x{width} gives strides "
+                         f"{tuple(strides)}: use a size divisible by a larger power of two")
+
+    def independent(self, frame_index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Decoder outputs for ``frame_index`` (N,), before aggregation.
+
+        Returns ``frame`` (N, 3, H, W) in [0, 1], ``flow`` (N, K, 2, H, W) in pixels (x, y),
+        ``weight_logits`` (N, K, H, W) and ``blend_logits`` (N, 2, H, W).
+        """
+        _check_frame_index(frame_index, self.num_frames)
+        frame_index = frame_index.to(self.grids[0].weight.device)
+        x = torch.cat([grid(frame_index, self.num_frames) for grid in self.grids], dim=1)
+        for i, stage in enumerate(self.stages):
+            x = stage(x)
+            if i + 1 == self.quarter_stage:
+                quarter = self.flow_head(x)
+        full = self.frame_head(x)
+
+        n, k, size = x.shape[0], len(self.NEIGHBOUR_OFFSETS), (self.height, self.width)
+        flow = F.interpolate(quarter[:, :2 * k], size=size, mode="bilinear", align_corners=False)
+        weight_logits = F.interpolate(quarter[:, 2 * k:], size=size, mode="nearest")
+        return {
+            "frame": (torch.tanh(full[:, :3]) + 1) / 2,
+            "flow": (flow * self.FLOW_SCALE).view(n, k, 2, *size),
+            "weight_logits": weight_logits,
+            "blend_logits": full[:, 3:],
+        }
+
+    def aggregate(self, outputs: dict[str, torch.Tensor], neighbours: torch.Tensor,
+                  neighbour_valid: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Warp and aggregate neighbours, then blend with the independent frame.
+
+        ``neighbours`` (N, K, 3, H, W) are the independent frames at ``frame_index + offset``
+        (zero frames outside the video); ``neighbour_valid`` (N, K) bool marks those inside.
+        Invalid neighbours get no aggregation weight (the official code lets the zero frame in);
+        a frame with no valid neighbour at all (a one-frame video) is its independent frame.
+        Returns ``independent``, ``aggregated`` and ``final``, each (N, 3, H, W).
+        """
+        frame, flow = outputs["frame"], outputs["flow"]
+        n, k, _, h, w = flow.shape
+        if neighbours.shape != (n, k, 3, h, w) or neighbour_valid.shape != (n, k):
+            raise ValueError(f"neighbours must be {(n, k, 3, h, w)} and neighbour_valid {(n, k)}, got "
+                             f"{tuple(neighbours.shape)} and {tuple(neighbour_valid.shape)}")
+        valid = neighbour_valid.to(device=frame.device, dtype=torch.bool)
+        warped = backward_warp_fp32(neighbours.to(frame.device).reshape(n * k, 3, h, w),
+                                    flow.reshape(n * k, 2, h, w)).view(n, k, 3, h, w)
+        lowest = torch.finfo(outputs["weight_logits"].dtype).min
+        weights = outputs["weight_logits"].masked_fill(~valid[:, :, None, None], lowest).softmax(dim=1)
+        aggregated = (weights[:, :, None] * warped).sum(dim=1)
+
+        blend_logits = outputs["blend_logits"]
+        no_neighbour = ~valid.any(dim=1)[:, None, None, None]
+        blend_logits = torch.cat([blend_logits[:, :1],
+                                  blend_logits[:, 1:].masked_fill(no_neighbour, lowest)], dim=1)
+        blend = blend_logits.softmax(dim=1)
+        final = blend[:, :1] * frame + blend[:, 1:] * aggregated
+        return {"independent": frame, "aggregated": aggregated, "final": final}
+
+    def forward(self, frame_index: torch.Tensor, neighbours: torch.Tensor,
+                neighbour_valid: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``independent`` then ``aggregate``; see those methods."""
+        return self.aggregate(self.independent(frame_index), neighbours, neighbour_valid)
+
+    @torch.no_grad()
+    def decode(self, batch_size: int = 8) -> Iterator[torch.Tensor]:
+        """Yield the final frames (3, H, W) in order 0 .. num_frames-1.
+
+        Independent frames are kept in a sliding window (at most ``batch_size + 4``: two frames of
+        look-behind and two of look-ahead), never a whole-video buffer. The decoder outputs of at
+        most ``batch_size + 2`` frames wait for their look-ahead.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        device = self.grids[0].weight.device
+        window = SlidingFrameWindow(self.num_frames, capacity=batch_size + LOOK_BEHIND + LOOK_AHEAD)
+        pending: dict[str, torch.Tensor] | None = None  # outputs of frames next_emit .. next_new-1
+        next_new = next_emit = 0
+        while next_emit < self.num_frames:
+            stop = min(next_new + batch_size, self.num_frames)
+            outputs = self.independent(torch.arange(next_new, stop, device=device))
+            window.extend(outputs["frame"])
+            pending = outputs if pending is None else {
+                key: torch.cat([pending[key], value]) for key, value in outputs.items()}
+            next_new = stop
+            ready_end = stop if stop == self.num_frames else stop - LOOK_AHEAD
+            if ready_end <= next_emit:
+                continue
+            count = ready_end - next_emit
+            ready = {key: value[:count] for key, value in pending.items()}
+            pending = {key: value[count:] for key, value in pending.items()}
+            neighbours, valid = window.neighbours(torch.arange(next_emit, ready_end, device=device))
+            yield from self.aggregate(ready, neighbours, valid)["final"]
+            next_emit = ready_end
+            window.drop_before(next_emit - LOOK_BEHIND)
+
+
+class SlidingFrameWindow:
+    """Independent frames of a contiguous range of frame indices, bounded by ``capacity``."""
+
+    def __init__(self, num_frames: int, capacity: int):
+        self.num_frames, self.capacity = num_frames, capacity
+        self.start = 0
+        self.frames: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.frames is None else self.frames.shape[0]
+
+    def extend(self, frames: torch.Tensor) -> None:
+        """Append the frames that follow the window's current end."""
+        self.frames = frames if self.frames is None else torch.cat([self.frames, frames])
+        if len(self) > self.capacity:
+            raise RuntimeError(f"sliding window holds {len(self)} frames, over its capacity {self.capacity}")
+
+    def drop_before(self, index: int) -> None:
+        """Forget frames with an index below ``index``."""
+        drop = min(max(index - self.start, 0), len(self))
+        if drop:
+            self.frames = self.frames[drop:]
+            self.start += drop
+
+    def neighbours(self, frame_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, K, 3, H, W) neighbour frames (zero outside the video) and valid (N, K)."""
+        index, valid = neighbour_indices(frame_index, self.num_frames)
+        local = index - self.start
+        inside = (local >= 0) & (local < len(self))
+        if not bool(inside[valid].all()):
+            raise RuntimeError(f"neighbours of frames {frame_index.tolist()} are outside the window "
+                               f"[{self.start}, {self.start + len(self)})")
+        gathered = self.frames[local.clamp(0, len(self) - 1)]
+        return gathered * valid[:, :, None, None, None].to(gathered.dtype), valid
+
+
+class IndependentFrameBuffer:
+    """Detached independent frames of one video, the source of training-time neighbours.
+
+    The fitting loop writes each batch's independent frames with ``update`` and reads
+    neighbours with ``neighbours``; frames never written read as zero.
+    """
+
+    def __init__(self, num_frames: int, height: int, width: int, dtype: torch.dtype = torch.float16,
+                 device: torch.device | str | None = None):
+        self.num_frames = num_frames
+        self.frames = torch.zeros(num_frames, 3, height, width, dtype=dtype, device=device)
+
+    def update(self, frame_index: torch.Tensor, frames: torch.Tensor) -> None:
+        """Store ``frames`` (N, 3, H, W) as the independent frames of ``frame_index`` (N,)."""
+        _check_frame_index(frame_index, self.num_frames)
+        if frames.shape != (frame_index.shape[0], *self.frames.shape[1:]):
+            raise ValueError(f"frames must be {(frame_index.shape[0], *self.frames.shape[1:])}, "
+                             f"got {tuple(frames.shape)}")
+        self.frames[frame_index.to(self.frames.device)] = frames.detach().to(self.frames)
+
+    def neighbours(self, frame_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, K, 3, H, W) neighbours in the buffer's dtype (zero outside the video), valid (N, K)."""
+        _check_frame_index(frame_index, self.num_frames)
+        index, valid = neighbour_indices(frame_index.to(self.frames.device), self.num_frames)
+        gathered = self.frames[index]
+        return gathered * valid[:, :, None, None, None].to(gathered.dtype), valid
+
+
+LOSS_WEIGHTS = (("aggregated", 0.1), ("independent", 0.1), ("final", 1.0))
+
+
+def ffnerv_loss(outputs: dict[str, torch.Tensor], target: torch.Tensor,
+                valid: torch.Tensor | None = None) -> torch.Tensor:
+    """0.7 * L1 + 0.3 * (1 - SSIM) on the aggregated, independent and final frames (0.1, 0.1, 1).
+
+    ``valid`` (N,) optionally marks the samples that count (e.g. padding in a batch);
+    the loss is the mean over them.
+    """
+    if valid is not None and valid.shape != target.shape[:1]:
+        raise ValueError(f"valid must have shape {tuple(target.shape[:1])}, got {tuple(valid.shape)}")
+    target = target.float()  # SSIM's variances cancel badly in half precision
+    per_sample = 0.0
+    for key, weight in LOSS_WEIGHTS:
+        frames = outputs[key].float()
+        l1 = (frames - target).abs().flatten(1).mean(dim=1)
+        per_sample = per_sample + weight * (0.7 * l1 + 0.3 * (1 - ssim(frames, target)))
+    if valid is None:
+        return per_sample.mean()
+    weights = valid.to(per_sample)
+    return (per_sample * weights).sum() / weights.sum().clamp_min(1)
