@@ -41,6 +41,10 @@ class QuantizedTensor:
     bits: int
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError unless the fields are consistent (dtypes, shapes, symbol range)."""
         check_bits(self.bits)
         if not isinstance(self.symbols, np.ndarray) or self.symbols.dtype != symbol_dtype(self.bits):
             raise ValueError(
