@@ -1,0 +1,291 @@
+"""NeRV / D-NeRV networks, clip planning and the sizing rules (CPU, tiny sizes)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from toolkit.codecs.inr.dnerv import (DNeRV, GlobalTemporalMLP, content_time_weights,
+                                      keyframe_indices, plan_clips)
+from toolkit.codecs.inr.nerv import NeRV
+from toolkit.codecs.inr.sizing import count_parameters, solve_width, stride_plan
+
+H, W, FC, T = 32, 40, 8, 8
+
+
+def tiny_dnerv(**switches) -> DNeRV:
+    return DNeRV(H, W, FC, clip_len=T, pe_levels=16, min_width=8, **switches)
+
+
+def meta_params(build) -> int:
+    with torch.device("meta"):
+        return count_parameters(build())
+
+
+def head_params(c: int) -> int:
+    """Parameters of a ConvHead(c, 4): 1x1 c -> c//4, 3x3 c//4 -> 4."""
+    return c * (c // 4) + c // 4 + (c // 4) * 4 * 9 + 4
+
+
+# ---------------------------------------------------------------- sizing
+
+@pytest.mark.parametrize("size, plan", [
+    ((256, 320), (4, 5, (4, 2, 2, 2, 2))),
+    ((32, 40), (4, 5, (2, 2, 2))),
+    ((64, 64), (1, 1, (4, 2, 2, 2, 2))),
+    ((48, 80), (3, 5, (2, 2, 2, 2))),
+])
+def test_stride_plan(size, plan):
+    assert stride_plan(*size) == plan
+
+
+def test_stride_plan_respects_max_stride():
+    assert stride_plan(1024, 1920, max_stride=128) == (8, 15, (4, 2, 2, 2, 2, 2))
+
+
+@pytest.mark.parametrize("size", [(250, 320), (256, 322), (0, 320)])
+def test_stride_plan_rejects_sizes_not_divisible_by_8(size):
+    with pytest.raises(ValueError, match="multiples of 8"):
+        stride_plan(*size)
+
+
+def test_solve_width_finds_exact_and_monotone_widths():
+    def build(width):
+        return NeRV(H, W, width, pe_levels=4, mlp_hidden=16, min_channels=4)
+
+    exact = meta_params(lambda: build(20))
+    assert solve_width(build, exact) == 20
+    assert solve_width(build, exact - 1) == 19
+    widths = [solve_width(build, target) for target in (5_000, 20_000, 80_000, 300_000)]
+    assert widths == sorted(widths) and widths[0] < widths[-1]
+    for width, target in zip(widths, (5_000, 20_000, 80_000, 300_000)):
+        assert meta_params(lambda: build(width)) <= target < meta_params(lambda: build(width + 1))
+
+
+def test_solve_width_limits():
+    def build(width):
+        return NeRV(H, W, width, pe_levels=4, mlp_hidden=16, min_channels=4)
+
+    assert solve_width(build, 10**12, hi=64) == 64
+    with pytest.raises(ValueError, match="below the smallest model"):
+        solve_width(build, 1_000)
+
+
+def test_solve_width_recovers_paper_dnerv_size():
+    assert solve_width(lambda f: DNeRV(256, 320, f), 21_388_894, lo=16, hi=1024) == 198
+
+
+# ---------------------------------------------------------------- NeRV
+
+def test_nerv_shapes_range_and_gradients():
+    model = NeRV(H, W, 16, pe_levels=8, min_channels=4)
+    frames = model(torch.linspace(0, 1, 3))
+    assert frames.shape == (3, 3, H, W)
+    assert frames.min() >= 0 and frames.max() <= 1
+    frames.mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    with pytest.raises(ValueError, match=r"\(N,\)"):
+        model(torch.zeros(2, 3))
+
+
+def test_nerv_parameters_grow_with_channels():
+    counts = [meta_params(lambda c=c: NeRV(256, 320, c)) for c in (8, 16, 32, 64)]
+    assert counts == sorted(counts) and len(set(counts)) == 4
+
+
+@pytest.mark.parametrize("channels, millions", [(465, 88.0), (510, 105.3), (562, 127.2)])
+def test_nerv_paper_parameter_counts(channels, millions):
+    count = meta_params(lambda: NeRV(256, 320, channels, pe_levels=240))
+    print(f"NeRV channels={channels}: {count / 1e6:.2f}M (paper {millions}M)")
+    assert abs(count / 1e6 - millions) / millions < 0.05
+
+
+# ---------------------------------------------------------------- clip planning
+
+@pytest.mark.parametrize("num_frames", [1, 7, 8, 9, 16, 17])
+def test_plan_clips_covers_every_frame_once(num_frames):
+    plans = plan_clips(num_frames)
+    assert len(plans) == -(-num_frames // 8)
+    real = [i for p in plans for i, ok in zip(p.frame_indices, p.valid) if ok]
+    assert real == list(range(num_frames))
+    for c, p in enumerate(plans):
+        assert p.start == 8 * c and len(p.frame_indices) == len(p.valid) == 8
+        assert p.keyframes == (8 * c, min(8 * c + 8, num_frames - 1))
+        assert p.frame_indices[0] == p.start
+        assert p.end_weights[0] == 0.0 and all(0 <= w <= 1 for w in p.end_weights)
+    for left, right in zip(plans, plans[1:]):  # neighbours share a keyframe
+        assert left.keyframes[1] == right.keyframes[0]
+
+
+def test_plan_clips_pads_and_masks_short_last_clip():
+    last = plan_clips(9)[-1]
+    assert last.frame_indices == (8,) * 8
+    assert last.valid == (True,) + (False,) * 7
+    assert last.keyframes == (8, 8)
+    assert last.times == (1.0,) * 8
+    only = plan_clips(1)[0]
+    assert only.keyframes == (0, 0) and only.times == (0.0,) * 8
+    short = plan_clips(7)[0]
+    assert short.frame_indices == (0, 1, 2, 3, 4, 5, 6, 6)
+    assert short.valid == (True,) * 7 + (False,)
+    assert short.end_weights[-2:] == (1.0, 1.0)  # end keyframe is frame 6
+
+
+def test_plan_clips_times_and_weights_of_full_clip():
+    first = plan_clips(17)[0]
+    assert first.times == tuple(i / 16 for i in range(8))
+    assert first.end_weights == tuple(k / 8 for k in range(8))
+
+
+@pytest.mark.parametrize("num_frames, expected", [
+    (1, [0]), (7, [0, 6]), (8, [0, 7]), (9, [0, 8]), (16, [0, 8, 15]), (17, [0, 8, 16]),
+])
+def test_keyframe_indices(num_frames, expected):
+    assert keyframe_indices(num_frames) == expected
+
+
+def test_plan_clips_rejects_empty_video():
+    with pytest.raises(ValueError, match="num_frames"):
+        plan_clips(0)
+
+
+# ---------------------------------------------------------------- D-NeRV pieces
+
+@pytest.mark.parametrize("frames", [8, 5, 2])
+def test_content_time_weights_match_trilinear_interpolation(frames):
+    pair = torch.tensor([0.0, 1.0]).view(1, 1, 2, 1, 1)
+    reference = F.interpolate(pair, scale_factor=(frames / 2, 1, 1), mode="trilinear")
+    assert torch.allclose(content_time_weights(frames), reference.flatten())
+
+
+def test_gtmlp_mixes_frames_per_channel():
+    torch.manual_seed(0)
+    b, c, t = 2, 3, 4
+    gtmlp = GlobalTemporalMLP(c, t)
+    x = torch.randn(b * t, c, 5, 6)
+    weight = gtmlp.mix.weight.view(c, t, t)  # [channel, out frame, in frame]
+    bias = gtmlp.mix.bias.view(c, t)
+    clips = x.view(b, t, c, 5, 6)
+    mixed = torch.einsum("cts,bschw->btchw", weight, clips) + bias.T[None, :, :, None, None]
+    assert torch.allclose(gtmlp(x), (clips + mixed).view(b * t, c, 5, 6), atol=1e-5)
+
+
+def test_instance_norm_matches_instancenorm3d_over_clip():
+    x = torch.randn(2 * T, 5, 4, 5)
+    official = nn.InstanceNorm3d(5)(x.view(2, T, 5, 4, 5).transpose(1, 2)).transpose(1, 2)
+    assert torch.allclose(DNeRV._normalize_over_clip(x, 2), official.reshape(2 * T, 5, 4, 5),
+                          atol=1e-5)
+
+
+# ---------------------------------------------------------------- D-NeRV network
+
+def test_dnerv_output_shape_and_range():
+    torch.manual_seed(0)
+    model = tiny_dnerv()
+    out = model(torch.rand(2, 2, 3, H, W), torch.rand(2, T))
+    assert out.shape == (2, T, 3, H, W)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_dnerv_decodes_clips_from_plan():
+    torch.manual_seed(0)
+    video = torch.rand(11, 3, H, W)
+    plans = plan_clips(11, T)
+    keyframes = torch.stack([video[list(p.keyframes)] for p in plans])
+    times = torch.tensor([p.times for p in plans])
+    weights = torch.tensor([p.end_weights for p in plans])
+    valid = torch.tensor([p.valid for p in plans])
+    out = tiny_dnerv()(keyframes, times, weights)
+    assert out.shape == (2, T, 3, H, W)
+    target = video[torch.tensor([p.frame_indices for p in plans])]
+    assert out[valid].shape == target[valid].shape == (11, 3, H, W)
+
+
+def test_dnerv_rejects_bad_inputs():
+    model = tiny_dnerv()
+    with pytest.raises(ValueError, match="keyframes"):
+        model(torch.rand(2, 1, 3, H, W), torch.rand(2, T))
+    with pytest.raises(ValueError, match="whole clips"):
+        model(torch.rand(2, 2, 3, H, W), torch.rand(2, T - 1))
+    with pytest.raises(ValueError, match="end_weight"):
+        model(torch.rand(2, 2, 3, H, W), torch.rand(2, T), torch.rand(2, 3))
+
+
+def test_dnerv_gradients_reach_every_parameter():
+    torch.manual_seed(0)
+    model = tiny_dnerv()
+    out = model(torch.rand(2, 2, 3, H, W), torch.rand(2, T))
+    ((out - torch.rand_like(out)) ** 2).mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum()]
+    assert not missing
+
+
+@pytest.mark.parametrize("switch", ["use_saf", "use_gtmlp", "use_flow"])
+def test_dnerv_ablation_switches_remove_exactly_their_parameters(switch):
+    torch.manual_seed(0)
+    full, ablated = tiny_dnerv(), tiny_dnerv(**{switch: False})
+    saf_inputs = full.scale_widths[:-1]
+    removed = {
+        "use_gtmlp": sum(c * T * T + c * T for c in full.block_widths),
+        "use_flow": sum(head_params(c) for c in full.scale_widths),
+        "use_saf": sum(64 * 2 * c + 2 * c + head_params(c) for c in saf_inputs),
+    }[switch]
+    assert count_parameters(full) - count_parameters(ablated) == removed
+    out = ablated(torch.rand(2, 2, 3, H, W), torch.rand(2, T))
+    assert out.shape == (2, T, 3, H, W)
+    out.mean().backward()
+    assert all(p.grad is not None for p in ablated.parameters())
+
+
+def test_dnerv_without_gtmlp_decodes_any_number_of_frames():
+    out = tiny_dnerv(use_gtmlp=False)(torch.rand(1, 2, 3, H, W), torch.rand(1, 3))
+    assert out.shape == (1, 3, 3, H, W)
+
+
+def zero_flow_heads(model: DNeRV, flow: tuple[float, float, float, float]) -> None:
+    """Make every flow head output the constant ``flow`` (start x, y, end x, y)."""
+    with torch.no_grad():
+        for head in model.flow_heads.values():
+            head[-1].weight.zero_()
+            head[-1].bias.copy_(torch.tensor(flow))
+
+
+@pytest.mark.parametrize("flow, end_weight", [
+    ((0.0, 0.0, 0.0, 0.0), None),
+    ((3.0, -2.0, 0.0, 0.0), 1.0),   # start keyframe is moved but weighs nothing
+    ((0.0, 0.0, 2.5, 1.0), 0.0),    # end keyframe is moved but weighs nothing
+])
+def test_dnerv_flow_warps_the_right_keyframe(flow, end_weight):
+    """With these flows the warped model must equal the no-flow model with the same weights."""
+    torch.manual_seed(0)
+    warped, plain = tiny_dnerv(), tiny_dnerv(use_flow=False)
+    plain.load_state_dict({k: v for k, v in warped.state_dict().items()
+                           if not k.startswith("flow_heads.")})
+    zero_flow_heads(warped, flow)
+    keyframes, t = torch.rand(2, 2, 3, H, W), torch.rand(2, T)
+    weights = None if end_weight is None else torch.full((2, T), end_weight)
+    assert torch.allclose(warped(keyframes, t, weights), plain(keyframes, t, weights), atol=1e-5)
+    zero_flow_heads(warped, (3.0, -2.0, 2.5, 1.0))  # and a real shift changes the output
+    assert not torch.allclose(warped(keyframes, t), plain(keyframes, t), atol=1e-3)
+
+
+def test_dnerv_channels_last_and_bf16_autocast():
+    torch.manual_seed(0)
+    model = tiny_dnerv()
+    keyframes, t = torch.rand(1, 2, 3, H, W), torch.rand(1, T)
+    reference = model(keyframes, t)
+    model = model.to(memory_format=torch.channels_last)
+    assert torch.allclose(model(keyframes, t), reference, atol=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(keyframes, t)
+    assert low.dtype == torch.float32 and torch.isfinite(low).all()
+    assert (low - reference).abs().max() < 0.1
+
+
+@pytest.mark.parametrize("fc_dim, millions", [(198, 21.4), (281, 39.1), (361, 61.3)])
+def test_dnerv_paper_parameter_counts(fc_dim, millions):
+    count = meta_params(lambda: DNeRV(256, 320, fc_dim))
+    print(f"D-NeRV fc_dim={fc_dim}: {count / 1e6:.2f}M (paper {millions}M)")
+    assert abs(count / 1e6 - millions) / millions < 0.05
