@@ -163,14 +163,11 @@ class SourceWriter:
             atomic_write_text(self.root / f"{split}_list.txt", "".join(l + "\n" for l in lines))
         atomic_write_text(self.root / "classes.txt",
                           "".join(c + "\n" for c in self.header["classes"]))
-        manifest = dict(self.header)
-        manifest.update(
-            num_videos=len(videos),
-            num_frames=sum(v.num_frames for v in videos),
-            **extra,
-            **run_facts(),
-            created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-            videos=[asdict(v) for v in videos],
-        )
+        manifest = dict(self.header, num_videos=len(videos),
+                        num_frames=sum(v.num_frames for v in videos))
+        manifest.update(run_facts())
+        manifest.update(extra)
+        manifest.update(created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        videos=[asdict(v) for v in videos])
         atomic_write_json(self.root / MANIFEST, manifest)
         return Source(self.root)

@@ -1,0 +1,16 @@
+# Shared settings of the compression stage (tools/compress_dataset.py).
+data_root = 'data/builtin'   # dataset root holding the sources; --source-root overrides
+source = 'raw'               # the source to compress (and to measure quality against)
+size = 'M'                   # operating point, a key of `sizes`
+# Nominal bits per pixel of S/M/L: the D-NeRV paper's UCF101 points. INR networks are
+# sized to fit this budget; classical codecs match the bpp an INR actually reached.
+sizes = dict(S=0.056, M=0.067, L=0.081)
+target_bpp = None            # set to override the operating point
+match_bpp_of = []            # classical codecs: sources whose measured bpp to match
+split = None                 # None: every video of the source; or 'train' / 'test'
+videos = None                # or a list of video indices
+workers = 4                  # parallel encoders (classical codecs, keyframes)
+seed = 0
+launcher = 'none'
+# Decode throughput (INR codecs): precisions and timed passes.
+throughput = dict(dtypes=('float32', 'bfloat16'), repeats=3, warmup=1)

@@ -1,0 +1,302 @@
+"""INR codecs: size networks to a bit budget, pack them into a bitstream, decode it.
+
+An INR codec does not train anything itself: :mod:`toolkit.engine.compress` fits the
+networks it plans (:meth:`INRCodec.fit_jobs`) with an mmengine Runner, then calls
+:meth:`INRCodec.compress` with the fitted networks. :meth:`INRCodec.decompress`
+needs only the bitstream: the header names the network architecture(s) and the
+videos, the chunks hold the entropy-coded weights (and D-NeRV's coded keyframes).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit.codecs.bitstream import Bitstream
+from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
+from toolkit.codecs.inr.dnerv import keyframe_indices, plan_clips
+from toolkit.codecs.inr.networks import build_network
+from toolkit.codecs.inr.sizing import count_parameters, solve_width
+from toolkit.codecs.quantize import remove_fake_quantization
+from toolkit.registry import CODECS
+
+# Used only to size networks before fitting; the real rate is measured from the file.
+BITS_PER_PARAMETER_ESTIMATE = 8.0
+
+
+@dataclass
+class FitJob:
+    """One network to fit: which videos of the source it represents, and its config."""
+
+    name: str
+    videos: list[int]
+    network: dict
+    dataset: dict = field(default_factory=dict)
+
+
+def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8, the same on every run."""
+    return (frames.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def storable_state(network: nn.Module) -> dict[str, torch.Tensor]:
+    """The tensors that go into the bitstream: the floating state, fake quantisation folded in."""
+    remove_fake_quantization(network, leave_parametrized=True)
+    return {k: v.detach().float().cpu() for k, v in network.state_dict().items()
+            if v.is_floating_point()}
+
+
+class INRCodec:
+    """Shared part of the INR codecs. Subclasses set the class attributes and ``render_video``."""
+
+    name: str
+    network_type: str
+    width_key: str
+    fit_model: str
+    dataset_type: str
+    per_video = False
+
+    def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
+                 min_width: int = 4):
+        self.network_overrides = dict(network or {})
+        self.bits = bits
+        self.render_batch = render_batch
+        self.min_width = min_width
+
+    # ---- planning ----------------------------------------------------------------------
+    def extra_network_args(self, num_frames: int) -> dict:
+        return {}
+
+    def network_config(self, height: int, width: int, num_frames: int, params_budget: float) -> dict:
+        """The network's constructor arguments; the width is solved from the budget unless set."""
+        cfg = dict(type=self.network_type, height=height, width=width,
+                   **self.extra_network_args(num_frames))
+        cfg.update(self.network_overrides)
+        if cfg.get(self.width_key) is None:
+            def build(w):
+                return build_network({**cfg, self.width_key: w})
+            try:
+                width = solve_width(build, int(params_budget), lo=self.min_width)
+            except ValueError:
+                warnings.warn(f"{self.name}: a budget of {int(params_budget)} parameters is below "
+                              f"the smallest network; using width {self.min_width} (the measured "
+                              f"bpp will be above the target)")
+                width = self.min_width
+            cfg[self.width_key] = width
+        return cfg
+
+    def fit_jobs(self, source, videos: Sequence[int], weight_bits: float, **context) -> list[FitJob]:
+        """One shared network over ``videos`` whose weights may use ``weight_bits``."""
+        frames = sum(source.videos[i].num_frames for i in videos)
+        budget = weight_bits / BITS_PER_PARAMETER_ESTIMATE
+        return [FitJob("shared", list(videos),
+                       self.network_config(source.height, source.width, frames, budget))]
+
+    # ---- bitstream ---------------------------------------------------------------------
+    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
+                 extra_header: dict | None = None, extra_chunks: dict | None = None
+                 ) -> tuple[Bitstream, list[nn.Module]]:
+        """Quantise and entropy-code the fitted networks.
+
+        ``layout``: ``{"height", "width", "fps", "videos": [{"index", "num_frames"}, ...]}``
+        of the videos in decoding order (``index``: the video's index in the source). Returns
+        the bitstream and the networks carrying exactly the weights a decoder reconstructs
+        (their output is the decoded video).
+        """
+        position = {v["index"]: k for k, v in enumerate(layout["videos"])}
+        header = dict(codec=self.name, bits=self.bits, networks=[job.network for job in jobs],
+                      jobs=[[position[v] for v in job.videos] for job in jobs], **layout,
+                      **(extra_header or {}))
+        chunks, decoded = {}, []
+        for i, network in enumerate(networks):
+            payload, weights = pack_state_dict(storable_state(network), self.bits)
+            chunks[f"weights/{i:05d}"] = payload
+            decoded.append(self._load(jobs[i].network, weights))
+        chunks.update(extra_chunks or {})
+        return Bitstream(header=header, chunks=chunks), decoded
+
+    @staticmethod
+    def _load(network_cfg: dict, weights: dict) -> nn.Module:
+        network = build_network(network_cfg)
+        missing, unexpected = network.load_state_dict(weights, strict=False)
+        floating_missing = [k for k in missing if network.state_dict()[k].is_floating_point()]
+        if floating_missing or unexpected:
+            raise ValueError(f"bitstream weights do not fit the network: missing {floating_missing}, "
+                             f"unexpected {unexpected}")
+        return network.eval()
+
+    def networks_from(self, bitstream: Bitstream) -> list[nn.Module]:
+        header = bitstream.header
+        return [self._load(cfg, unpack_state_dict(bitstream.chunks[f"weights/{i:05d}"]))
+                for i, cfg in enumerate(header["networks"])]
+
+    def decode_context(self, bitstream: Bitstream) -> dict:
+        """What besides the networks the decoder needs (D-NeRV: the decoded keyframes)."""
+        return {}
+
+    def decompress(self, bitstream: Bitstream, device="cpu") -> Iterator[np.ndarray]:
+        """Every video of the bitstream, in order, as (T, H, W, 3) uint8 (fp32, deterministic)."""
+        networks = [n.to(device) for n in self.networks_from(bitstream)]
+        context = self.decode_context(bitstream)
+        with deterministic_decoding():
+            yield from self.render(networks, bitstream.header, context, device)
+
+    # ---- rendering ---------------------------------------------------------------------
+    def render(self, networks, header: dict, context: dict, device, dtype=torch.float32
+               ) -> Iterator[np.ndarray]:
+        for job, network in zip(header["jobs"], networks):
+            for video in job:
+                yield frames_to_uint8(torch.cat(list(
+                    self.render_video(network, header, context, video, device, dtype))))
+
+    def render_video(self, network, header, context, video: int, device, dtype
+                     ) -> Iterator[torch.Tensor]:
+        """Yield batches (N, 3, H, W) of the video's frames in order."""
+        raise NotImplementedError
+
+    def parameters_of(self, networks) -> int:
+        return sum(count_parameters(n) for n in networks)
+
+
+class deterministic_decoding:
+    """Deterministic cuDNN kernels while decoding (bit-exact repeat decodes on a GPU)."""
+
+    def __enter__(self):
+        self.saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+
+    def __exit__(self, *exc):
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = self.saved
+
+
+def _autocast(device, dtype):
+    device_type = torch.device(device).type
+    return torch.autocast(device_type, dtype=dtype, enabled=dtype != torch.float32)
+
+
+@CODECS.register_module("nerv")
+class NeRVCodec(INRCodec):
+    """NeRV (the paper's UCF101 baseline): one network over all videos, global time."""
+
+    name = "nerv"
+    network_type = "NeRV"
+    width_key = "channels"
+    fit_model = "NeRVFitModel"
+    dataset_type = "SourceFrames"
+
+    def render_video(self, network, header, context, video, device, dtype):
+        job = next(j for j in header["jobs"] if video in j)
+        counts = [header["videos"][v]["num_frames"] for v in job]
+        start = sum(counts[:job.index(video)])
+        total = sum(counts)
+        indices = torch.arange(start, start + counts[job.index(video)], device=device)
+        with torch.no_grad(), _autocast(device, dtype):
+            for batch in indices.split(self.render_batch):
+                yield network(batch.float() / max(total - 1, 1)).float()
+
+
+@CODECS.register_module("dnerv")
+class DNeRVCodec(INRCodec):
+    """D-NeRV: one network over all videos, clips conditioned on coded keyframes.
+
+    ``keyframe_share`` of the bit budget goes to the keyframes (the paper's are 52-76 %
+    of its bits), coded with HEVC intra (x265, all-intra, CRF searched to hit that share).
+    """
+
+    name = "dnerv"
+    network_type = "DNeRV"
+    width_key = "fc_dim"
+    fit_model = "DNeRVFitModel"
+    dataset_type = "SourceClips"
+
+    def __init__(self, clip_len: int = 8, keyframe_share: float = 0.6,
+                 keyframe_settings: dict | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.clip_len = clip_len
+        self.keyframe_share = keyframe_share
+        self.keyframe_settings = dict(keyframe_settings or dict(codec="hevc", preset="medium"))
+
+    def extra_network_args(self, num_frames):
+        return dict(clip_len=self.clip_len)
+
+    def keyframe_codec(self):
+        from toolkit.codecs.classical import ClassicalCodec, EncoderSettings
+
+        return ClassicalCodec(EncoderSettings(**{**self.keyframe_settings, "gop": 1}))
+
+    def code_keyframes(self, source, videos: Sequence[int], target_bits: float, workers: int = 1
+                       ) -> tuple[Bitstream, list[np.ndarray], dict]:
+        """Encode each video's keyframes (all-intra) and decode them back."""
+        stills = []
+        for i in videos:
+            frames = source.read_video(source.videos[i])
+            stills.append(frames[keyframe_indices(len(frames), self.clip_len)])
+        pixels = sum(len(s) for s in stills) * source.height * source.width
+        codec = self.keyframe_codec()
+        coded, info = codec.compress(stills, source.fps, target_bpp=target_bits / pixels,
+                                     workers=workers)
+        decoded = list(codec.decompress(coded))
+        return coded, decoded, info
+
+    def keyframe_chunks(self, coded: Bitstream) -> tuple[dict, dict]:
+        """The keyframe bitstream as (header entry, chunks) inside the D-NeRV bitstream."""
+        chunks = {f"keyframes/{name.split('/')[-1]}": data for name, data in coded.chunks.items()}
+        return {"keyframes": coded.header}, chunks
+
+    def decode_context(self, bitstream):
+        names = sorted(n for n in bitstream.chunks if n.startswith("keyframes/"))
+        coded = Bitstream(header=bitstream.header["keyframes"],
+                          chunks={f"video/{n.split('/')[-1]}": bitstream.chunks[n] for n in names})
+        return {"keyframes": list(self.keyframe_codec().decompress(coded))}
+
+    def render_video(self, network, header, context, video, device, dtype):
+        num_frames = header["videos"][video]["num_frames"]
+        keys = dict(zip(keyframe_indices(num_frames, self.clip_len), context["keyframes"][video]))
+        plans = plan_clips(num_frames, self.clip_len)
+        batch = max(1, self.render_batch // self.clip_len)
+        with torch.no_grad(), _autocast(device, dtype):
+            for first in range(0, len(plans), batch):
+                group = plans[first:first + batch]
+                keyframes = torch.from_numpy(np.stack([np.stack([keys[k] for k in p.keyframes])
+                                                       for p in group])).to(device)
+                keyframes = keyframes.permute(0, 1, 4, 2, 3).float() / 255
+                t = torch.tensor([p.times for p in group], device=device)
+                end = torch.tensor([p.end_weights for p in group], device=device)
+                out = network(keyframes, t, end).float()
+                valid = torch.tensor([p.valid for p in group], device=device)
+                yield out[valid]
+
+
+@CODECS.register_module("ffnerv")
+class FFNeRVCodec(INRCodec):
+    """FFNeRV: one network per video (as published), fitted with 8-bit QAT."""
+
+    name = "ffnerv"
+    network_type = "FFNeRV"
+    width_key = "channels"
+    fit_model = "FFNeRVFitModel"
+    dataset_type = "SourceFrames"
+    per_video = True
+
+    def extra_network_args(self, num_frames):
+        return dict(num_frames=num_frames)
+
+    def fit_jobs(self, source, videos, weight_bits, **context):
+        total = sum(source.videos[i].num_frames for i in videos)
+        jobs = []
+        for i in videos:
+            n = source.videos[i].num_frames
+            budget = weight_bits * n / total / BITS_PER_PARAMETER_ESTIMATE
+            jobs.append(FitJob(f"video_{i:05d}", [i],
+                               self.network_config(source.height, source.width, n, budget)))
+        return jobs
+
+    def render_video(self, network, header, context, video, device, dtype):
+        with torch.no_grad(), _autocast(device, dtype):
+            for frame in network.decode(batch_size=self.render_batch):
+                yield frame[None].float()

@@ -1,0 +1,285 @@
+"""The compression stage: source -> bitstream -> decoded source, with honest numbers.
+
+``compress_source(cfg)`` runs one codec at one operating point:
+
+1. INR codecs: plan the networks for the bit budget (D-NeRV first codes its
+   keyframes), fit each with an mmengine Runner (AMP, checkpoints, resume, DDP under
+   ``torchrun``), quantise and entropy-code them. Classical codecs: encode at the
+   CRF that meets the target bpp.
+2. Write the bitstream atomically; bpp = its bytes * 8 / (H * W * frames).
+3. Decode from the file alone into a new lossless source ``<codec>_<size>`` and
+   measure PSNR / MS-SSIM against the source it came from, and decode throughput.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from toolkit.codecs.bitstream import read_bitstream, write_bitstream
+from toolkit.data.source import Source, SourceWriter, VideoRecord
+from toolkit.engine.datasets import save_keyframes, select_videos
+from toolkit.engine.throughput import measure_decode_throughput
+from toolkit.quality import ms_ssim, ms_ssim_applies, psnr
+from toolkit.registry import CODECS
+from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name, run_facts
+
+CLASSICAL = ("h264", "hevc")
+
+
+def build_codec(codec_cfg: dict):
+    import toolkit.codecs.inr.codec  # noqa: F401  (registers the INR codecs)
+
+    cfg = dict(codec_cfg)
+    name = cfg.pop("type", None)
+    known = sorted([*CODECS.module_dict, *CLASSICAL])
+    if name not in known:
+        raise KeyError(f"unknown codec {name!r}; available: {', '.join(known)}")
+    if name in CLASSICAL:
+        from toolkit.codecs.classical import ClassicalCodec, EncoderSettings
+
+        return ClassicalCodec(EncoderSettings(codec=name, **cfg))
+    return CODECS.get(name)(**cfg)
+
+
+def target_bpp(cfg, data_root: Path) -> tuple[float, str]:
+    """The operating point: explicit, matched to an INR source of this size, or nominal."""
+    if cfg.get("target_bpp"):
+        return float(cfg.target_bpp), "set in the config"
+    for other in cfg.get("match_bpp_of", []):
+        manifest = data_root / f"{other}_{cfg.size}" / "manifest.json"
+        if manifest.is_file():
+            return float(json.loads(manifest.read_text())["bpp"]), f"matched to {other}_{cfg.size}"
+    sizes = cfg.sizes
+    if cfg.size not in sizes:
+        raise KeyError(f"unknown size {cfg.size!r}; available: {', '.join(sizes)}")
+    return float(sizes[cfg.size]), "nominal for the size"
+
+
+# ---- fitting ---------------------------------------------------------------------------
+
+def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
+    from mmengine.config import Config
+
+    fit = cfg.fit
+    on_gpu = torch.cuda.is_available()
+    amp = fit.get("amp", "bfloat16") if on_gpu else None
+    optim_wrapper = dict(optimizer=copy.deepcopy(fit.optimizer), clip_grad=fit.get("clip_grad"))
+    if amp:
+        optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
+    else:
+        optim_wrapper.update(type="OptimWrapper")
+    epochs = fit.max_epochs
+    warmup = max(1, round(epochs * fit.get("warmup_ratio", 0.2)))
+    schedule = [dict(type="LinearLR", start_factor=0.1, by_epoch=True, begin=0, end=warmup,
+                     convert_to_iter_based=True)]
+    if epochs > warmup:
+        schedule.append(dict(type="CosineAnnealingLR", by_epoch=True, begin=warmup, end=epochs,
+                             T_max=epochs - warmup, eta_min=0.0, convert_to_iter_based=True))
+    return Config(dict(
+        default_scope="toolkit",
+        experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}",
+        work_dir=str(fit_dir),
+        model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {})),
+        train_dataloader=dict(
+            batch_size=fit.batch_size, num_workers=fit.get("num_workers", 0),
+            persistent_workers=fit.get("num_workers", 0) > 0,
+            sampler=dict(type="DefaultSampler", shuffle=True),
+            collate_fn=dict(type="default_collate"), dataset=dataset),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        optim_wrapper=optim_wrapper,
+        param_scheduler=schedule,
+        default_hooks=dict(
+            timer=dict(type="IterTimerHook"),
+            logger=dict(type="LoggerHook", interval=fit.get("log_interval", 50)),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            checkpoint=dict(type="CheckpointHook", interval=fit.get("checkpoint_interval", 10),
+                            max_keep_ckpts=2, save_last=True),
+            sampler_seed=dict(type="DistSamplerSeedHook")),
+        custom_hooks=list(fit.get("custom_hooks", [])),
+        env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
+        launcher=cfg.get("launcher", "none"),
+        randomness=dict(seed=cfg.get("seed", 0)),
+        resume=bool(cfg.get("resume", False)),
+        log_level=cfg.get("log_level", "INFO"),
+    ))
+
+
+def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
+    """Fit one network with an mmengine Runner; reuse a finished fit; return the network."""
+    from mmengine.dist import get_rank
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner import Runner
+
+    from toolkit.compat import apply_checkpoint_fix
+
+    fit_dir = work_dir / "fit" / job.name
+    final = fit_dir / "network_final.pth"
+    if final.is_file():
+        network = _fit_model_network(codec, job)
+        network.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
+        return network, {"reused": True}
+    apply_checkpoint_fix()
+    runner = Runner.from_cfg(_runner_config(cfg, codec, job, fit_dir, dataset))
+    start = time.time()
+    runner.train()
+    seconds = time.time() - start
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    network = model.network
+    if get_rank() == 0:
+        buffer = io.BytesIO()
+        torch.save(network.state_dict(), buffer)
+        atomic_write_bytes(final, buffer.getvalue())
+        atomic_write_json(fit_dir / "fit.json", dict(seconds=seconds, epochs=cfg.fit.max_epochs,
+                                                     device=device_name()))
+    return network, {"reused": False, "seconds": seconds}
+
+
+def _fit_model_network(codec, job):
+    """A network shaped like the fit model's (with QAT parametrisation where it has one)."""
+    from toolkit.registry import MODELS
+
+    model = MODELS.build(dict(type=codec.fit_model, network=job.network))
+    return model.network
+
+
+# ---- evaluation ------------------------------------------------------------------------
+
+def compare_frames(reference: np.ndarray, decoded: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame PSNR and MS-SSIM (SSIM for small frames) of uint8 videos (T, H, W, 3)."""
+    ref = torch.from_numpy(reference).to(device).permute(0, 3, 1, 2).float() / 255
+    dec = torch.from_numpy(decoded).to(device).permute(0, 3, 1, 2).float() / 255
+    return psnr(dec, ref).cpu().numpy(), ms_ssim(dec, ref).cpu().numpy()
+
+
+def decode_to_source(codec, bitstream_path: Path, source: Source, videos: list[int],
+                     out_root: Path, name: str, size: str, device) -> dict:
+    """Decode the bitstream (file only) into the source ``name``; quality against ``source``."""
+    bitstream = read_bitstream(bitstream_path)
+    writer = SourceWriter(out_root, name, codec=codec.name, size=size, height=source.height,
+                          width=source.width, fps=source.fps, classes=source.classes)
+    records, psnrs, ssims = [], [], []
+    start = time.time()
+    decoded_iter = (codec.decompress(bitstream, device=device) if hasattr(codec, "networks_from")
+                    else codec.decompress(bitstream))
+    for i, frames in zip(videos, decoded_iter):
+        video = source.videos[i]
+        reference = source.read_video(video)
+        if frames.shape != reference.shape:
+            raise ValueError(f"decoded video {video.path} has shape {frames.shape}, "
+                             f"expected {reference.shape}")
+        writer.write_video(video.path, frames)
+        p, s = compare_frames(reference, frames, device)
+        psnrs.append(p)
+        ssims.append(s)
+        records.append(VideoRecord(video.path, video.label, video.split, len(frames)))
+    seconds = time.time() - start
+    psnrs, ssims = np.concatenate(psnrs), np.concatenate(ssims)
+    return dict(writer=writer, records=records, psnr=float(psnrs.mean()),
+                ms_ssim=float(ssims.mean()), psnr_per_video=[float(p.mean()) for p in np.split(
+                    psnrs, np.cumsum([r.num_frames for r in records])[:-1])],
+                decode_to_source_s=seconds,
+                ms_ssim_kind="ms_ssim" if ms_ssim_applies(source.height, source.width) else "ssim")
+
+
+# ---- the stage -------------------------------------------------------------------------
+
+def compress_source(cfg) -> dict:
+    """Run the compression stage described by ``cfg`` (see configs/compress/)."""
+    from mmengine.dist import barrier, get_rank, init_dist, is_distributed
+
+    data_root = Path(cfg.data_root)
+    source = Source.open(data_root, cfg.source)
+    codec = build_codec(cfg.codec)
+    name = cfg.get("output") or f"{codec.name}_{cfg.size}"
+    work_dir = Path(cfg.work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    bitstream_path = work_dir / f"{name}.bits"
+    videos = select_videos(source, cfg.get("videos"), cfg.get("split"))
+    layout = dict(height=source.height, width=source.width, fps=source.fps,
+                  videos=[dict(index=i, num_frames=source.videos[i].num_frames) for i in videos])
+    pixels = source.height * source.width * sum(v["num_frames"] for v in layout["videos"])
+    bpp_target, bpp_origin = target_bpp(cfg, data_root)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    launcher = cfg.get("launcher", "none")
+    if launcher != "none" and not is_distributed():
+        init_dist(launcher)
+    rank = get_rank()
+    info: dict = dict(target_bpp=bpp_target, target_bpp_origin=bpp_origin)
+    fit_seconds = 0.0
+    start = time.time()
+
+    if codec.name in CLASSICAL:
+        if rank == 0:
+            frames = [source.read_video(source.videos[i]) for i in videos]
+            bitstream, coding = codec.compress(frames, source.fps, target_bpp=bpp_target,
+                                               workers=cfg.get("workers", 1))
+            info["encoder"] = coding
+        networks = None
+    else:
+        extra_header, extra_chunks = {}, {}
+        weight_bits = bpp_target * pixels
+        dataset_extra = {}
+        if codec.name == "dnerv":
+            keyframes_path = work_dir / "keyframes.npz"
+            coded_path = work_dir / "keyframes.bits"
+            if rank == 0 and not (keyframes_path.is_file() and coded_path.is_file()):
+                coded, decoded, kf_info = codec.code_keyframes(
+                    source, videos, codec.keyframe_share * weight_bits, cfg.get("workers", 1))
+                write_bitstream(coded_path, coded)
+                save_keyframes(keyframes_path, decoded)
+            barrier()
+            coded = read_bitstream(coded_path)
+            extra_header, extra_chunks = codec.keyframe_chunks(coded)
+            keyframe_bits = sum(len(c) for c in coded.chunks.values()) * 8
+            info["keyframe_bits"] = keyframe_bits
+            weight_bits = max(weight_bits - keyframe_bits, weight_bits * 0.05)
+            dataset_extra = dict(keyframes=str(keyframes_path), clip_len=codec.clip_len)
+        jobs = codec.fit_jobs(source, videos, weight_bits)
+        networks = []
+        for job in jobs:
+            dataset = dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
+                           videos=job.videos, **dataset_extra)
+            network, fit_info = fit_job(cfg, codec, job, work_dir, dataset)
+            fit_seconds += fit_info.get("seconds", 0.0)
+            networks.append(network.cpu())
+        if rank == 0:
+            bitstream, decoded_networks = codec.compress(networks, jobs, layout, extra_header,
+                                                         extra_chunks)
+            info["parameters"] = codec.parameters_of(decoded_networks)
+            info["networks"] = [job.network for job in jobs]
+    if rank != 0:
+        return {}
+    encode_seconds = time.time() - start
+    num_bytes = write_bitstream(bitstream_path, bitstream)
+    bpp = num_bytes * 8 / pixels
+    result = decode_to_source(codec, bitstream_path, source, videos, data_root / name, name,
+                              cfg.size, device)
+    throughput = (measure_decode_throughput(codec, read_bitstream(bitstream_path), device,
+                                            **cfg.get("throughput", {}))
+                  if networks is not None else {})
+    digest = hashlib.sha256(bitstream_path.read_bytes()).hexdigest()
+    summary = dict(
+        source=name, codec=codec.name, size=cfg.size, reference=source.name,
+        bpp=bpp, psnr=result["psnr"], ms_ssim=result["ms_ssim"],
+        ms_ssim_kind=result["ms_ssim_kind"],
+        bitstream=dict(path=str(bitstream_path), bytes=num_bytes, sha256=digest),
+        num_frames=sum(r.num_frames for r in result["records"]),
+        height=source.height, width=source.width,
+        fit_time_s=fit_seconds, encode_time_s=encode_seconds,
+        decode_to_source_s=result["decode_to_source_s"], decode_throughput=throughput,
+        psnr_per_video=result["psnr_per_video"], **info, **run_facts(),
+    )
+    result["writer"].finalize(result["records"], **{k: v for k, v in summary.items()
+                                                     if k not in ("source", "codec", "size",
+                                                                  "height", "width", "num_frames")},
+                              config=cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
+    atomic_write_json(work_dir / "results.json", summary)
+    return summary

@@ -1,0 +1,135 @@
+"""Datasets that feed INR fitting: the frames or clips of a source.
+
+The frames of the chosen videos are decoded once into one uint8 array (shared
+copy-on-write with forked DataLoader workers). Samples are dicts
+``{"inputs": {...}}`` so mmengine's default collate stacks them and the model's
+``forward(inputs, data_samples, mode)`` receives them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from toolkit.codecs.inr.dnerv import keyframe_indices, plan_clips
+from toolkit.data.source import Source
+from toolkit.registry import DATASETS
+
+
+def load_frames(source: Source, videos: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Frames of ``videos`` concatenated (N, H, W, 3) uint8, and each video's first index."""
+    arrays = [source.read_video(source.videos[i]) for i in videos]
+    starts = np.cumsum([0] + [len(a) for a in arrays])
+    return np.concatenate(arrays), starts
+
+
+def select_videos(source: Source, videos: Sequence[int] | None, split: str | None) -> list[int]:
+    chosen = list(range(len(source.videos))) if videos is None else list(videos)
+    if split is not None:
+        chosen = [i for i in chosen if source.videos[i].split == split]
+    if not chosen:
+        raise ValueError(f"{source.root}: no videos selected (videos={videos}, split={split})")
+    return chosen
+
+
+def to_chw(frames: np.ndarray) -> torch.Tensor:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) uint8 tensor (scaled to [0, 1] on the device)."""
+    return torch.from_numpy(np.ascontiguousarray(np.moveaxis(frames, -1, -3)))
+
+
+@DATASETS.register_module()
+class SourceFrames(Dataset):
+    """Every frame of the selected videos, with its time inputs.
+
+    ``t`` is the frame's position in the concatenation of all selected videos,
+    normalised to [0, 1] (NeRV's global index); ``frame_index`` is its index within
+    its video (FFNeRV's input).
+    """
+
+    def __init__(self, data_root, source: str = "raw", videos: Sequence[int] | None = None,
+                 split: str | None = None):
+        self.source = Source.open(data_root, source)
+        self.videos = select_videos(self.source, videos, split)
+        self.frames, self.starts = load_frames(self.source, self.videos)
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, index: int) -> dict:
+        video_pos = int(np.searchsorted(self.starts, index, side="right") - 1)
+        return {"inputs": {
+            "frame": to_chw(self.frames[index]),
+            "t": torch.tensor(index / max(len(self.frames) - 1, 1), dtype=torch.float32),
+            "frame_index": torch.tensor(index - int(self.starts[video_pos])),
+            "index": torch.tensor(index),
+        }}
+
+
+@DATASETS.register_module()
+class SourceClips(Dataset):
+    """D-NeRV clips: frames, validity, per-video time and the two decoded keyframes.
+
+    ``keyframes`` is the path of the decoded keyframes (``keyframes.npz``, written by
+    :func:`save_keyframes`): the model trains on the keyframes the decoder will see.
+    """
+
+    def __init__(self, data_root, keyframes: str, source: str = "raw",
+                 videos: Sequence[int] | None = None, split: str | None = None, clip_len: int = 8):
+        self.source = Source.open(data_root, source)
+        self.videos = select_videos(self.source, videos, split)
+        self.frames, self.starts = load_frames(self.source, self.videos)
+        self.keyframes = load_keyframes(keyframes, [self.source.videos[i].num_frames
+                                                    for i in self.videos], clip_len)
+        self.clip_len = clip_len
+        self.clips = [(pos, plan) for pos, i in enumerate(self.videos)
+                      for plan in plan_clips(self.source.videos[i].num_frames, clip_len)]
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict:
+        pos, plan = self.clips[index]
+        start = int(self.starts[pos])
+        keys = self.keyframes[pos]
+        return {"inputs": {
+            "frames": to_chw(self.frames[[start + i for i in plan.frame_indices]]),
+            "valid": torch.tensor(plan.valid),
+            "keyframes": to_chw(np.stack([keys[k] for k in plan.keyframes])),
+            "t": torch.tensor(plan.times, dtype=torch.float32),
+            "end_weight": torch.tensor(plan.end_weights, dtype=torch.float32),
+            "index": torch.tensor(index),
+        }}
+
+
+def save_keyframes(path, decoded: Sequence[np.ndarray]) -> None:
+    """Store each video's decoded keyframes (K_v, H, W, 3) in one ``.npz``."""
+    from toolkit.runinfo import atomic_write_bytes
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, frames=np.concatenate(decoded),
+             counts=np.array([len(d) for d in decoded], dtype=np.int64))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_keyframes(path, num_frames: Sequence[int], clip_len: int) -> list[dict[int, np.ndarray]]:
+    """Per video, a map frame index -> decoded keyframe, checked against the clip plan."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: decoded keyframes not found; run the keyframe step first")
+    with np.load(path) as data:
+        frames, counts = data["frames"], data["counts"]
+    if len(counts) != len(num_frames):
+        raise ValueError(f"{path}: keyframes of {len(counts)} videos, expected {len(num_frames)}")
+    out, offset = [], 0
+    for count, n in zip(counts, num_frames):
+        indices = keyframe_indices(n, clip_len)
+        if count != len(indices):
+            raise ValueError(f"{path}: {count} keyframes for a {n}-frame video, expected {len(indices)}")
+        out.append(dict(zip(indices, frames[offset:offset + count])))
+        offset += count
+    return out

@@ -1,0 +1,129 @@
+"""mmengine models that fit an INR network to a source.
+
+One base class holds what every codec shares (building the network, the loss,
+``forward`` in mmengine's three modes); a subclass per codec says how a batch
+turns into predicted and target frames (:meth:`INRFitModel.render`).
+"""
+
+from __future__ import annotations
+
+import torch
+from mmengine.model import BaseModel
+
+from toolkit.codecs.inr.networks import build_network
+from toolkit.quality import psnr, reconstruction_loss
+from toolkit.registry import MODELS
+
+
+def to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 frames -> float in [0, 1]."""
+    return frames.float() / 255.0
+
+
+class INRFitModel(BaseModel):
+    """Fits ``network`` (a config dict: ``type`` plus constructor arguments).
+
+    ``loss`` weights: ``mse``, ``l1``, ``ssim`` (of 1 - SSIM). ``mask`` (optional,
+    inpainting): inputs may carry a ``mask`` of pixels that must not contribute.
+    """
+
+    def __init__(self, network: dict, loss: dict | None = None, data_preprocessor=None,
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.network_cfg = dict(network)
+        self.network = build_network(self.network_cfg)
+        weights = dict(loss or dict(l1=0.7, ssim=0.3))
+        self.loss_weights = dict(mse=weights.pop("mse", 0.0), l1=weights.pop("l1", 0.0),
+                                 ssim_weight=weights.pop("ssim", 0.0))
+        if weights:
+            raise KeyError(f"unknown loss terms {sorted(weights)}; use mse, l1, ssim")
+
+    def render(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict]:
+        """Return (prediction, target, valid mask or None, extra outputs) for a batch."""
+        raise NotImplementedError
+
+    def compute_loss(self, pred, target, valid, extra) -> torch.Tensor:
+        mask = extra.get("pixel_mask")
+        if mask is not None:  # inpainting: hidden pixels contribute nothing
+            pred = pred * mask + (target * (1 - mask)).detach()
+        return reconstruction_loss(pred, target, valid, **self.loss_weights)
+
+    def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
+        pred, target, valid, extra = self.render(inputs)
+        if mode == "loss":
+            return {"loss": self.compute_loss(pred, target, valid, extra)}
+        if mode == "predict":
+            flat_pred = pred.detach().float().reshape(-1, *pred.shape[-3:])
+            flat_target = target.reshape(-1, *target.shape[-3:])
+            values = psnr(flat_pred, flat_target)
+            if valid is not None:
+                values = values[valid.reshape(-1).bool()]
+            return [{"psnr": v} for v in values.cpu()]
+        return pred
+
+
+@MODELS.register_module()
+class NeRVFitModel(INRFitModel):
+    """NeRV: one shared network, input the global normalised frame index."""
+
+    def render(self, inputs):
+        target = to_unit(inputs["frame"])
+        return self.network(inputs["t"]), target, None, self._mask(inputs)
+
+    @staticmethod
+    def _mask(inputs) -> dict:
+        return {"pixel_mask": inputs["mask"].float()} if "mask" in inputs else {}
+
+
+@MODELS.register_module()
+class DNeRVFitModel(INRFitModel):
+    """D-NeRV: clips conditioned on their decoded keyframes; padded frames masked out."""
+
+    def __init__(self, network: dict, loss: dict | None = None, **kwargs):
+        super().__init__(network, loss or dict(mse=1.0, ssim=0.03), **kwargs)
+
+    def render(self, inputs):
+        pred = self.network(to_unit(inputs["keyframes"]), inputs["t"], inputs["end_weight"])
+        extra = {"pixel_mask": inputs["mask"].float()} if "mask" in inputs else {}
+        return pred, to_unit(inputs["frames"]), inputs["valid"], extra
+
+
+@MODELS.register_module()
+class FFNeRVFitModel(INRFitModel):
+    """FFNeRV: one video; neighbours come from a buffer of detached independent frames.
+
+    With ``qat_bits`` the network trains under per-channel fake quantisation (the
+    quantiser the bitstream uses), attached through ``torch.nn.utils.parametrize``.
+    """
+
+    def __init__(self, network: dict, loss: dict | None = None, qat_bits: int | None = 8,
+                 **kwargs):
+        super().__init__(network, loss or dict(l1=0.7, ssim=0.3), **kwargs)
+        from toolkit.codecs.inr.ffnerv import IndependentFrameBuffer
+        from toolkit.codecs.quantize import attach_fake_quantization
+
+        self.qat_bits = qat_bits
+        if qat_bits:
+            attach_fake_quantization(self.network, qat_bits)
+        net = self.network
+        self.buffer = IndependentFrameBuffer(net.num_frames, net.height, net.width)
+
+    def render(self, inputs):
+        index = inputs["frame_index"]
+        outputs = self.network.independent(index)
+        if self.buffer.frames.device != index.device:
+            self.buffer.frames = self.buffer.frames.to(index.device)
+        neighbours, valid = self.buffer.neighbours(index)
+        result = self.network.aggregate(outputs, neighbours, valid)
+        self.buffer.update(index, outputs["frame"].detach())
+        extra = {"all": result}
+        if "mask" in inputs:
+            extra["pixel_mask"] = inputs["mask"].float()
+        return result["final"], to_unit(inputs["frame"]), None, extra
+
+    def compute_loss(self, pred, target, valid, extra):
+        if "pixel_mask" in extra:
+            return super().compute_loss(pred, target, valid, extra)
+        from toolkit.codecs.inr.ffnerv import ffnerv_loss
+
+        return ffnerv_loss(extra["all"], target)

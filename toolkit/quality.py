@@ -1,0 +1,95 @@
+"""Frame quality measures: PSNR and (MS-)SSIM on RGB frames in [0, 1].
+
+One home for the image-quality arithmetic used by losses, metrics and reports.
+SSIM uses an 11x11 Gaussian window (sigma 1.5) over the valid region; MS-SSIM the
+standard 5 scales and weights. Frames too small for 5 scales (height or width
+< 176) get plain SSIM, as the D-NeRV protocol does for small frames; callers can
+ask :func:`ms_ssim_applies` which one a size gets.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+WINDOW = 11
+SIGMA = 1.5
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """PSNR per image (N,) of (N, C, H, W) tensors."""
+    mse = (x.float() - y.float()).pow(2).flatten(1).mean(1)
+    return 10 * torch.log10(data_range**2 / mse.clamp_min(1e-12))
+
+
+def _gaussian_kernel(channels: int, device, dtype) -> torch.Tensor:
+    coords = torch.arange(WINDOW, device=device, dtype=dtype) - (WINDOW - 1) / 2
+    gauss = torch.exp(-coords**2 / (2 * SIGMA**2))
+    gauss = gauss / gauss.sum()
+    return (gauss[:, None] * gauss[None, :]).expand(channels, 1, WINDOW, WINDOW)
+
+
+def _ssim_and_contrast(x, y, data_range):
+    channels = x.shape[1]
+    kernel = _gaussian_kernel(channels, x.device, x.dtype)
+
+    def blur(image):
+        return F.conv2d(image, kernel, groups=channels)
+
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    contrast = (2 * cov + c2) / (var_x + var_y + c2)
+    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+    return (luminance * contrast).flatten(1).mean(1), contrast.flatten(1).mean(1)
+
+
+def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Differentiable SSIM per image (N,) of (N, C, H, W) tensors."""
+    if min(x.shape[-2:]) < WINDOW:
+        raise ValueError(f"SSIM needs images of at least {WINDOW}x{WINDOW}, got {tuple(x.shape[-2:])}")
+    return _ssim_and_contrast(x.float(), y.float(), data_range)[0]
+
+
+def ms_ssim_applies(height: int, width: int) -> bool:
+    return min(height, width) >= WINDOW * 2 ** (len(MS_SSIM_WEIGHTS) - 1)
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """MS-SSIM per image (N,); plain SSIM for images too small for 5 scales."""
+    x, y = x.float(), y.float()
+    if not ms_ssim_applies(*x.shape[-2:]):
+        return ssim(x, y, data_range)
+    weights = torch.tensor(MS_SSIM_WEIGHTS, device=x.device)
+    values = []
+    for level in range(len(MS_SSIM_WEIGHTS)):
+        full, contrast = _ssim_and_contrast(x, y, data_range)
+        values.append(full if level == len(MS_SSIM_WEIGHTS) - 1 else contrast)
+        if level < len(MS_SSIM_WEIGHTS) - 1:
+            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
+    stacked = torch.stack(values, dim=1).clamp_min(0)  # (N, levels); relu as in common practice
+    return torch.prod(stacked ** weights, dim=1)
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
+                        mse: float = 0.0, l1: float = 0.0, ssim_weight: float = 0.0) -> torch.Tensor:
+    """Weighted MSE + L1 + (1 - SSIM) over images (..., 3, H, W); ``valid`` (...) masks images.
+
+    D-NeRV on UCF101: mse=1, ssim_weight=0.03. NeRV/FFNeRV: l1=0.7, ssim_weight=0.3.
+    """
+    pred = pred.float().reshape(-1, *pred.shape[-3:])
+    target = target.float().reshape(-1, *target.shape[-3:])
+    if valid is not None:
+        keep = valid.reshape(-1).bool()
+        pred, target = pred[keep], target[keep]
+    loss = pred.new_zeros(())
+    if mse:
+        loss = loss + mse * (pred - target).pow(2).mean()
+    if l1:
+        loss = loss + l1 * (pred - target).abs().mean()
+    if ssim_weight:
+        loss = loss + ssim_weight * (1 - ssim(pred, target)).mean()
+    return loss
