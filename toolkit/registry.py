@@ -36,6 +36,6 @@ VISBACKENDS = _child("vis_backend", root.VISBACKENDS)
 LOG_PROCESSORS = _child("log_processor", root.LOG_PROCESSORS)
 FUNCTIONS = _child("function", root.FUNCTIONS)
 
-# INR codec classes by name ("nerv", "dnerv", "ffnerv"); the classical ones ("h264",
-# "hevc") are one class with settings, built by toolkit.engine.compress.build_codec.
-CODECS = Registry("codec", scope="toolkit", locations=["toolkit.codecs.inr.codec"])
+# Every codec by name: "nerv", "dnerv", "ffnerv" (INR), "h264", "hevc" (classical).
+CODECS = Registry("codec", scope="toolkit",
+                  locations=["toolkit.codecs.inr.codec", "toolkit.codecs.classical"])

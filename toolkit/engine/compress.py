@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
+from toolkit.codecs.inr.codec import INRCodec
 from toolkit.data.source import Source, SourceWriter, VideoRecord
 from toolkit.engine.datasets import save_keyframes, select_videos
 from toolkit.engine.throughput import measure_decode_throughput
@@ -31,21 +32,14 @@ from toolkit.quality import ms_ssim, ms_ssim_applies, psnr
 from toolkit.registry import CODECS
 from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name, run_facts
 
-CLASSICAL = ("h264", "hevc")
-
-
 def build_codec(codec_cfg: dict):
-    import toolkit.codecs.inr.codec  # noqa: F401  (registers the INR codecs)
+    """Any codec from ``{"type": name, **arguments}`` (see toolkit.registry.CODECS)."""
+    import toolkit.codecs.classical  # noqa: F401  (registers h264 and hevc)
 
     cfg = dict(codec_cfg)
     name = cfg.pop("type", None)
-    known = sorted([*CODECS.module_dict, *CLASSICAL])
-    if name not in known:
-        raise KeyError(f"unknown codec {name!r}; available: {', '.join(known)}")
-    if name in CLASSICAL:
-        from toolkit.codecs.classical import ClassicalCodec, EncoderSettings
-
-        return ClassicalCodec(EncoderSettings(codec=name, **cfg))
+    if name not in CODECS.module_dict:
+        raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(CODECS.module_dict))}")
     return CODECS.get(name)(**cfg)
 
 
@@ -167,7 +161,7 @@ def decode_to_source(codec, bitstream_path: Path, source: Source, videos: list[i
                           width=source.width, fps=source.fps, classes=source.classes)
     records, psnrs, ssims = [], [], []
     start = time.time()
-    decoded_iter = (codec.decompress(bitstream, device=device) if hasattr(codec, "networks_from")
+    decoded_iter = (codec.decompress(bitstream, device=device) if isinstance(codec, INRCodec)
                     else codec.decompress(bitstream))
     for i, frames in zip(videos, decoded_iter):
         video = source.videos[i]
@@ -216,13 +210,12 @@ def compress_source(cfg) -> dict:
     fit_seconds = 0.0
     start = time.time()
 
-    if codec.name in CLASSICAL:
+    if not isinstance(codec, INRCodec):
         if rank == 0:
             frames = [source.read_video(source.videos[i]) for i in videos]
             bitstream, coding = codec.compress(frames, source.fps, target_bpp=bpp_target,
                                                workers=cfg.get("workers", 1))
             info["encoder"] = coding
-        networks = None
     else:
         extra_header, extra_chunks = {}, {}
         weight_bits = bpp_target * pixels
@@ -264,7 +257,7 @@ def compress_source(cfg) -> dict:
                               cfg.size, device)
     throughput = (measure_decode_throughput(codec, read_bitstream(bitstream_path), device,
                                             **cfg.get("throughput", {}))
-                  if networks is not None else {})
+                  if isinstance(codec, INRCodec) else {})
     digest = hashlib.sha256(bitstream_path.read_bytes()).hexdigest()
     summary = dict(
         source=name, codec=codec.name, size=cfg.size, reference=source.name,

@@ -1,0 +1,166 @@
+"""The compression stage end to end on a tiny source, for every codec."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import moving_frames
+from toolkit.codecs.bitstream import BitstreamError, read_bitstream
+from toolkit.data.source import Source, SourceWriter, VideoRecord
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+import compress_dataset  # noqa: E402
+
+TINY_NETWORKS = {
+    "nerv": ["codec.network.channels=4", "codec.network.mlp_hidden=16", "codec.network.pe_levels=8"],
+    "dnerv": ["codec.network.fc_dim=4", "codec.network.mlp_hidden=16", "codec.network.pe_levels=8",
+              "codec.network.min_width=4", "codec.network.encoder_dim=4"],
+    "ffnerv": ["codec.network.channels=4", "codec.network.min_channels=4", "codec.network.groups=2"],
+    "h264": [], "hevc": [],
+}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    writer = SourceWriter(root / "raw", "raw", codec="raw", size=None, height=32, width=64, fps=2,
+                          classes=["left", "right"])
+    records = []
+    for i, length in enumerate([9, 8, 3]):  # clip boundary, exact clip, short video
+        path = f"{'left' if i % 2 == 0 else 'right'}/v{i}.mkv"
+        writer.write_video(path, moving_frames(length, 32, 64, seed=i))
+        records.append(VideoRecord(path, i % 2, "train" if i < 2 else "test", length))
+    writer.finalize(records)
+    return root
+
+
+def run_tool(data_root: Path, codec: str, work_dir: Path, *extra: str, size: str = "M") -> int:
+    flags = [e for e in extra if e.startswith("--") or e.endswith(".py")]  # flags, config file
+    fit = ["fit.max_epochs=1", "fit.batch_size=4", "fit.num_workers=0"] if TINY_NETWORKS[codec] else []
+    options = [*fit, "throughput.repeats=1", "throughput.dtypes=[float32]", "workers=1",
+               *TINY_NETWORKS[codec], *[e for e in extra if e not in flags]]
+    return compress_dataset.main(["--source-root", str(data_root), "--codec", codec, "--size", size,
+                                  "--work-dir", str(work_dir), *flags, "--cfg-options", *options])
+
+
+@pytest.mark.parametrize("codec", ["nerv", "dnerv", "ffnerv", "h264", "hevc"])
+def test_end_to_end_bpp_from_file(codec, data_root, tmp_path):
+    assert run_tool(data_root, codec, tmp_path / codec) == 0
+    results = json.loads((tmp_path / codec / "results.json").read_text())
+    bits = Path(results["bitstream"]["path"])
+    assert results["bitstream"]["bytes"] == bits.stat().st_size
+    assert results["bpp"] == pytest.approx(bits.stat().st_size * 8 / (32 * 64 * 20))
+    decoded = Source.open(data_root, f"{codec}_M")
+    raw = Source.open(data_root, "raw")
+    assert [v.num_frames for v in decoded.videos] == [v.num_frames for v in raw.videos]
+    assert decoded.manifest["bpp"] == results["bpp"] and decoded.manifest["codec"] == codec
+    frames = decoded.read_video(decoded.videos[0])
+    assert frames.shape == (9, 32, 64, 3)
+    assert np.isfinite(results["psnr"]) and 0 < results["ms_ssim"] <= 1
+
+
+@pytest.mark.parametrize("codec", ["nerv", "dnerv", "ffnerv"])
+def test_decoded_frames_equal_quantised_model_output(codec, data_root, tmp_path):
+    """The source written by the decoder is exactly what the encoder's quantised model renders."""
+    from toolkit.codecs.inr.codec import FitJob
+    from toolkit.engine.compress import build_codec
+
+    work = tmp_path / codec
+    assert run_tool(data_root, codec, work) == 0
+    bits_file = work / f"{codec}_M.bits"
+    bitstream = read_bitstream(bits_file)
+    codec_obj = build_codec(dict(type=codec, **{k: v for k, v in bitstream.header.items()
+                                                if k in ("clip_len",)}))
+    header = bitstream.header
+    fitted = []
+    for (job_videos, network_cfg), fit_dir in zip(zip(header["jobs"], header["networks"]),
+                                                   sorted((work / "fit").iterdir())):
+        from toolkit.engine.compress import _fit_model_network
+
+        job = FitJob(fit_dir.name, job_videos, network_cfg)
+        network = _fit_model_network(codec_obj, job)
+        network.load_state_dict(torch.load(fit_dir / "network_final.pth", weights_only=True))
+        fitted.append((job, network))
+    layout = {k: header[k] for k in ("height", "width", "fps", "videos")}
+    _, quantised = codec_obj.compress([n for _, n in fitted], [j for j, _ in fitted], layout)
+    context = codec_obj.decode_context(bitstream)
+    rendered = list(codec_obj.render(quantised, header, context, "cpu"))
+    decoded = Source.open(data_root, f"{codec}_M")
+    for frames, video in zip(rendered, decoded.videos):
+        assert np.array_equal(frames, decoded.read_video(video))
+    # two decodes of the file are bit-identical
+    first = list(codec_obj.decompress(bitstream))
+    second = list(codec_obj.decompress(read_bitstream(bits_file)))
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+def test_corrupt_bitstream_is_refused(data_root, tmp_path):
+    assert run_tool(data_root, "nerv", tmp_path / "nerv") == 0
+    path = tmp_path / "nerv" / "nerv_M.bits"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    broken = tmp_path / "broken.bits"
+    broken.write_bytes(bytes(data))
+    with pytest.raises(BitstreamError, match="checksum"):
+        read_bitstream(broken)
+    broken.write_bytes(path.read_bytes()[:-7])
+    with pytest.raises(BitstreamError, match="truncated"):
+        read_bitstream(broken)
+
+
+def _register_stop_hook():
+    """A hook that simulates a run killed after an epoch (its checkpoint written first)."""
+    from mmengine.hooks import Hook
+
+    from toolkit.registry import HOOKS
+
+    if "StopAfterEpoch" in HOOKS.module_dict:
+        return
+
+    @HOOKS.register_module()
+    class StopAfterEpoch(Hook):
+        priority = "LOWEST"  # after the checkpoint hook
+
+        def __init__(self, epoch: int):
+            self.epoch = epoch
+
+        def after_train_epoch(self, runner):
+            if runner.epoch + 1 >= self.epoch:  # runner.epoch counts finished epochs after this hook
+                raise KeyboardInterrupt(f"stopped after epoch {self.epoch}")
+
+
+def test_resume_continues_from_checkpoint(data_root, tmp_path):
+    _register_stop_hook()
+    work = tmp_path / "nerv"
+    options = ["fit.max_epochs=3", "fit.checkpoint_interval=1"]
+    interrupted = tmp_path / "interrupted.py"  # the same config plus a hook that "kills" the run
+    interrupted.write_text(f"_base_ = [{str(compress_dataset.find_config('compress', 'nerv'))!r}]\n"
+                           "fit = dict(custom_hooks=[dict(type='StopAfterEpoch', epoch=1)])\n")
+    with pytest.raises(KeyboardInterrupt):
+        run_tool(data_root, "nerv", work, str(interrupted), *options)
+    fit_dir = work / "fit" / "shared"
+    assert (fit_dir / "epoch_1.pth").is_file() and not (fit_dir / "network_final.pth").exists()
+    assert run_tool(data_root, "nerv", work, *options, "--resume") == 0
+    resumed_log = sorted(fit_dir.glob("*/*.log"))[-1].read_text()
+    assert "resumed epoch: 1" in resumed_log
+    assert "Epoch(train) [2]" in resumed_log and "Epoch(train) [1]" not in resumed_log
+    assert (fit_dir / "network_final.pth").is_file()
+
+
+def test_clear_errors(data_root, capsys):
+    assert compress_dataset.main(["--source-root", str(data_root), "--codec", "vvc"]) == 2
+    assert "unknown compress config 'vvc'; available: dnerv, ffnerv, h264, hevc, nerv" in capsys.readouterr().err
+    assert compress_dataset.main(["--source-root", str(data_root), "--codec", "h264", "--size", "XL"]) == 2
+    assert "unknown size 'XL'; available: S, M, L" in capsys.readouterr().err
+    assert compress_dataset.main(["--source-root", str(data_root), "--codec", "h264",
+                                  "--source", "nope"]) == 2
+    assert "unknown source 'nope'" in capsys.readouterr().err
+    assert compress_dataset.main(["--source-root", str(data_root), "--codec", "h264",
+                                  "--cfg-options", "fitt.max_epochs=1"]) == 2
+    assert "unknown config key 'fitt.max_epochs'" in capsys.readouterr().err
