@@ -117,7 +117,7 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
     fit_dir = work_dir / "fit" / job.name
     final = fit_dir / "network_final.pth"
     if final.is_file():
-        network = _fit_model_network(codec, job)
+        network = _fit_model_network(codec, job, cfg.fit.get("model", {}))
         network.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
         return network, {"reused": True}
     apply_checkpoint_fix()
@@ -136,11 +136,11 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
     return network, {"reused": False, "seconds": seconds}
 
 
-def _fit_model_network(codec, job):
+def _fit_model_network(codec, job, model_kwargs: dict | None = None):
     """A network shaped like the fit model's (with QAT parametrisation where it has one)."""
     from toolkit.registry import MODELS
 
-    model = MODELS.build(dict(type=codec.fit_model, network=job.network))
+    model = MODELS.build(dict(type=codec.fit_model, network=job.network, **(model_kwargs or {})))
     return model.network
 
 

@@ -44,8 +44,11 @@ class INRFitModel(BaseModel):
 
     def compute_loss(self, pred, target, valid, extra) -> torch.Tensor:
         mask = extra.get("pixel_mask")
-        if mask is not None:  # inpainting: hidden pixels contribute nothing
-            pred = pred * mask + (target * (1 - mask)).detach()
+        if mask is not None:
+            # Inpainting: hidden pixels are zeroed in both prediction and target, so neither
+            # their predicted nor their true values reach the loss, not even through the
+            # SSIM window of a visible neighbour.
+            pred, target = pred * mask, target * mask
         return reconstruction_loss(pred, target, valid, **self.loss_weights)
 
     def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
