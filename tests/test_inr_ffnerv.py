@@ -247,3 +247,17 @@ def test_parametrized_model_runs(model):
     ffnerv_loss(result, torch.rand(2, 3, HEIGHT, WIDTH)).backward()
     assert all(torch.isfinite(result[key]).all() for key in result)
     assert len(list(model.decode(batch_size=4))) == FRAMES
+
+
+def test_aggregate_under_bf16_autocast_with_missing_neighbours():
+    """Invalid-neighbour masking must fit each tensor's dtype (bf16 logits overflowed)."""
+    import torch
+
+    from toolkit.codecs.inr.ffnerv import FFNeRV
+
+    net = FFNeRV(32, 40, num_frames=1, channels=8, min_channels=8, groups=2)
+    index = torch.zeros(1, dtype=torch.long)
+    neighbours = torch.zeros(1, 4, 3, 32, 40)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(index, neighbours, torch.zeros(1, 4, dtype=torch.bool))
+    assert torch.isfinite(out["final"].float()).all()

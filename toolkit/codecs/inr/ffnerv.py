@@ -206,7 +206,7 @@ class FFNeRV(nn.Module):
         blend_logits = outputs["blend_logits"]
         no_neighbour = ~valid.any(dim=1)[:, None, None, None]
         blend_logits = torch.cat([blend_logits[:, :1],
-                                  blend_logits[:, 1:].masked_fill(no_neighbour, lowest)], dim=1)
+                                  blend_logits[:, 1:].masked_fill(no_neighbour, torch.finfo(blend_logits.dtype).min)], dim=1)
         blend = blend_logits.softmax(dim=1)
         final = blend[:, :1] * frame + blend[:, 1:] * aggregated
         return {"independent": frame, "aggregated": aggregated, "final": final}
