@@ -1,0 +1,71 @@
+"""Tables and figures of compression results, from the decoded sources' manifests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+CODEC_ORDER = ("dnerv", "ffnerv", "nerv", "h264", "hevc")
+SIZE_ORDER = ("S", "M", "L")
+
+
+def load_results(paths) -> list[dict]:
+    """Compression results from manifests under dataset roots, or from JSON-lines files."""
+    rows = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            for manifest in sorted(path.glob("*/manifest.json")):
+                data = json.loads(manifest.read_text())
+                if data.get("codec") not in (None, "raw") and "bpp" in data:
+                    rows.append(dict(data, dataset=path.name, source=data["name"]))
+        else:
+            rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
+def _sort_key(row):
+    codec = CODEC_ORDER.index(row["codec"]) if row["codec"] in CODEC_ORDER else len(CODEC_ORDER)
+    size = SIZE_ORDER.index(row["size"]) if row.get("size") in SIZE_ORDER else len(SIZE_ORDER)
+    return row.get("dataset", ""), codec, size
+
+
+def markdown_table(rows: list[dict]) -> str:
+    lines = ["| dataset | codec | size | bpp | PSNR (dB) | MS-SSIM | params | fit (s) | decode fps (bf16, network) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in sorted(rows, key=_sort_key):
+        fps = row.get("decode_throughput", {}).get("fps", {}).get("bfloat16_network")
+        kind = "" if row.get("ms_ssim_kind", "ms_ssim") == "ms_ssim" else " (SSIM)"
+        lines.append(
+            f"| {row.get('dataset', row.get('reference', ''))} | {row['codec']} | {row.get('size')} "
+            f"| {row['bpp']:.4f} | {row['psnr']:.2f} | {row['ms_ssim']:.4f}{kind} "
+            f"| {row.get('parameters', '-')} | {row.get('fit_time_s', 0):.0f} "
+            f"| {f'{fps:.0f}' if fps else '-'} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_rate_distortion(rows: list[dict], path) -> Path:
+    """PSNR vs bpp, one curve per codec, one panel per dataset."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = sorted({r.get("dataset", "") for r in rows})
+    fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
+    for ax, dataset in zip(axes[0], datasets):
+        subset = [r for r in rows if r.get("dataset", "") == dataset]
+        for codec in sorted({r["codec"] for r in subset}, key=lambda c: _sort_key({"codec": c})):
+            points = sorted((r["bpp"], r["psnr"], r.get("size")) for r in subset if r["codec"] == codec)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=codec)
+            for bpp, value, size in points:
+                ax.annotate(size or "", (bpp, value), textcoords="offset points", xytext=(3, 3), fontsize=7)
+        ax.set(title=dataset or "results", xlabel="bits per pixel (from the bitstream file)",
+               ylabel="PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
