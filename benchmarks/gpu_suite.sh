@@ -5,7 +5,8 @@
 # Every result lands in $OUT as soon as it exists (JSON lines), so a cut-off run keeps
 # what finished. Usage: OUT=/some/dir bash benchmarks/gpu_suite.sh
 set -uo pipefail
-export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+# .device_carry/COMMIT: written before the call by `git describe --always --dirty > .device_carry/COMMIT`
+export TOOLKIT_COMMIT=$(cat .device_carry/COMMIT 2>/dev/null) PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:?set OUT}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD

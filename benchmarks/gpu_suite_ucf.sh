@@ -2,7 +2,8 @@
 # A shorter GPU session: the UCF101 mini clips (6 real videos, 256x320, 2 fps) at S/M/L.
 # Same conventions as gpu_suite.sh (wheels in .whl/, clips in .device_carry/, results in $OUT).
 set -uo pipefail
-export PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
+# .device_carry/COMMIT: written before the call by `git describe --always --dirty > .device_carry/COMMIT`
+export TOOLKIT_COMMIT=$(cat .device_carry/COMMIT 2>/dev/null) PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1 NVSHMEM_DISABLE_NVLS=1
 OUT=${OUT:?set OUT}
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
 export PYTHONPATH=/tmp/site:$PWD DATA=/tmp/data SIZES=${SIZES:-M S L} LIMIT=${LIMIT:-280}

@@ -30,13 +30,13 @@ def _sort_key(row):
 
 
 def markdown_table(rows: list[dict]) -> str:
-    lines = ["| dataset | codec | size | bpp | PSNR (dB) | MS-SSIM | params | fit (s) | decode fps (bf16, network) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | source | codec | size | bpp | PSNR (dB) | MS-SSIM | params | fit (s) | decode fps (bf16, network) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for row in sorted(rows, key=_sort_key):
         fps = row.get("decode_throughput", {}).get("fps", {}).get("bfloat16_network")
         kind = "" if row.get("ms_ssim_kind", "ms_ssim") == "ms_ssim" else " (SSIM)"
         lines.append(
-            f"| {row.get('dataset', row.get('reference', ''))} | {row['codec']} | {row.get('size')} "
+            f"| {row.get('dataset', '')} | {row['source']} | {row['codec']} | {row.get('size')} "
             f"| {row['bpp']:.4f} | {row['psnr']:.2f} | {row['ms_ssim']:.4f}{kind} "
             f"| {row.get('parameters', '-')} | {row.get('fit_time_s', 0):.0f} "
             f"| {f'{fps:.0f}' if fps else '-'} |")

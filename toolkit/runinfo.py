@@ -37,7 +37,13 @@ def atomic_write_json(path, obj) -> Path:
 
 
 def git_commit() -> str | None:
-    """The toolkit checkout's commit (with ``-dirty`` when modified), or None outside git."""
+    """The toolkit checkout's commit (with ``-dirty`` when modified).
+
+    Outside a git checkout (e.g. a copy of the tree on a GPU machine) the value of
+    ``TOOLKIT_COMMIT`` is used, else None.
+    """
+    if os.environ.get("TOOLKIT_COMMIT"):
+        return os.environ["TOOLKIT_COMMIT"]
     repo = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=repo,
