@@ -29,6 +29,11 @@ def _sort_key(row):
     return row.get("dataset", ""), codec, size
 
 
+def curve_label(row: dict) -> str:
+    """A curve per codec variant: the source name without its size (nerv_M_ddp -> nerv_ddp)."""
+    return row["source"].replace(f"_{row.get('size')}", "", 1)
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| dataset | source | codec | size | bpp | PSNR (dB) | MS-SSIM | params | fit (s) | decode fps (bf16, network) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -54,9 +59,13 @@ def plot_rate_distortion(rows: list[dict], path) -> Path:
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4.2), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         subset = [r for r in rows if r.get("dataset", "") == dataset]
-        for codec in sorted({r["codec"] for r in subset}, key=lambda c: _sort_key({"codec": c})):
-            points = sorted((r["bpp"], r["psnr"], r.get("size")) for r in subset if r["codec"] == codec)
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=codec)
+        labels = {curve_label(r): r["codec"] for r in subset}
+        for label in sorted(labels, key=lambda l: (_sort_key({"codec": labels[l]}), l)):
+            points = sorted((r["bpp"], r["psnr"], r.get("size")) for r in subset if curve_label(r) == label)
+            codec = labels[label]
+            color = f"C{CODEC_ORDER.index(codec)}" if codec in CODEC_ORDER else None
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=label,
+                    color=color, linestyle="-" if label == codec else "--")
             for bpp, value, size in points:
                 ax.annotate(size or "", (bpp, value), textcoords="offset points", xytext=(3, 3), fontsize=7)
         ax.set(title=dataset or "results", xlabel="bits per pixel (from the bitstream file)",
