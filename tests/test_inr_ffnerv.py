@@ -8,7 +8,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from toolkit.codecs.inr import ffnerv as ffnerv_module
-from toolkit.codecs.inr.blocks import backward_warp, ssim
+from toolkit.codecs.inr.blocks import backward_warp
+from toolkit.quality import ssim
 from toolkit.codecs.inr.ffnerv import (FFNeRV, IndependentFrameBuffer, SlidingFrameWindow, TemporalGrid,
                                        ffnerv_loss)
 

@@ -59,26 +59,3 @@ def backward_warp_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """
     with torch.autocast(device_type=image.device.type, enabled=False):
         return backward_warp(image.float(), flow.float())
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5,
-         data_range: float = 1.0) -> torch.Tensor:
-    """Differentiable SSIM per sample (N,) of images (N, C, H, W); Gaussian window, valid region."""
-    channels, height, width = x.shape[1:]
-    if min(height, width) < window_size:
-        raise ValueError(f"SSIM needs images of at least {window_size}x{window_size}, got {height}x{width}")
-    coords = torch.arange(window_size, device=x.device, dtype=x.dtype) - (window_size - 1) / 2
-    gauss = torch.exp(-coords**2 / (2 * sigma**2))
-    gauss = gauss / gauss.sum()
-    kernel = (gauss[:, None] * gauss[None, :]).expand(channels, 1, window_size, window_size)
-
-    def blur(image: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(image, kernel, groups=channels)
-
-    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    mu_x, mu_y = blur(x), blur(y)
-    var_x = blur(x * x) - mu_x**2
-    var_y = blur(y * y) - mu_y**2
-    cov = blur(x * y) - mu_x * mu_y
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.flatten(1).mean(dim=1)

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from toolkit.codecs.inr.blocks import backward_warp_fp32, ssim
+from toolkit.codecs.inr.blocks import backward_warp_fp32
+from toolkit.quality import ssim
 from toolkit.codecs.inr.sizing import stride_plan
 
 NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)
