@@ -147,3 +147,19 @@ def test_checkpoint_fix_allows_mmengine_checkpoints(tmp_path):
     out = run_python(code)
     assert "before: refused" in out and "after: HistoryBuffer" in out
     assert "plain torch.load: refused" in out  # the wider allowlist stays inside mmengine's loader
+
+
+def test_missing_mmaction_gives_the_install_command():
+    """With mmaction2 hidden from the import system, the error names the exact command."""
+    out = run_python("""
+        import importlib.util, sys
+        sys.modules.pop('mmaction', None)
+        importlib.util.find_spec = (lambda real: lambda name, *a: None if name == 'mmaction'
+                                    else real(name, *a))(importlib.util.find_spec)
+        from toolkit.compat import register_mmaction
+        try:
+            register_mmaction()
+        except ImportError as exc:
+            print('message:', exc)
+    """)
+    assert "pip install --no-deps mmaction2==1.2.0" in out

@@ -175,6 +175,9 @@ def apply_checkpoint_fix() -> None:
 def register_mmaction() -> types.ModuleType:
     """Import mmaction2's models and register all its modules (scope ``mmaction``)."""
     apply()
+    if importlib.util.find_spec("mmaction") is None:
+        raise ImportError("mmaction2 is not installed; run: pip install --no-deps mmaction2==1.2.0 "
+                          "(--no-deps keeps a single OpenCV, see README)")
     from mmaction.utils import register_all_modules
 
     register_all_modules(init_default_scope=False)
