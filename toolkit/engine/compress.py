@@ -26,7 +26,7 @@ import torch
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
 from toolkit.codecs.inr.codec import INRCodec
 from toolkit.data.source import Source, SourceWriter, VideoRecord
-from toolkit.engine.datasets import save_keyframes, select_videos
+from toolkit.engine.datasets import select_videos
 from toolkit.engine.throughput import measure_decode_throughput
 from toolkit.quality import ms_ssim, ms_ssim_applies, psnr
 from toolkit.registry import CODECS
@@ -187,7 +187,7 @@ def decode_to_source(codec, bitstream_path: Path, source: Source, videos: list[i
 
 def compress_source(cfg) -> dict:
     """Run the compression stage described by ``cfg`` (see configs/compress/)."""
-    from mmengine.dist import barrier, get_rank, init_dist, is_distributed
+    from mmengine.dist import get_rank, init_dist, is_distributed
 
     data_root = Path(cfg.data_root)
     source = Source.open(data_root, cfg.source)
@@ -217,35 +217,21 @@ def compress_source(cfg) -> dict:
                                                workers=cfg.get("workers", 1))
             info["encoder"] = coding
     else:
-        extra_header, extra_chunks = {}, {}
-        weight_bits = bpp_target * pixels
-        dataset_extra = {}
-        if codec.name == "dnerv":
-            keyframes_path = work_dir / "keyframes.npz"
-            coded_path = work_dir / "keyframes.bits"
-            if rank == 0 and not (keyframes_path.is_file() and coded_path.is_file()):
-                coded, decoded, kf_info = codec.code_keyframes(
-                    source, videos, codec.keyframe_share * weight_bits, cfg.get("workers", 1))
-                write_bitstream(coded_path, coded)
-                save_keyframes(keyframes_path, decoded)
-            barrier()
-            coded = read_bitstream(coded_path)
-            extra_header, extra_chunks = codec.keyframe_chunks(coded)
-            keyframe_bits = sum(len(c) for c in coded.chunks.values()) * 8
-            info["keyframe_bits"] = keyframe_bits
-            weight_bits = max(weight_bits - keyframe_bits, weight_bits * 0.05)
-            dataset_extra = dict(keyframes=str(keyframes_path), clip_len=codec.clip_len)
+        prep = codec.prepare(source, videos, bpp_target * pixels, work_dir,
+                             workers=cfg.get("workers", 1), rank=rank)
+        info.update(prep.info)
+        weight_bits = prep.weight_bits
         jobs = codec.fit_jobs(source, videos, weight_bits)
         networks = []
         for job in jobs:
             dataset = dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
-                           videos=job.videos, **dataset_extra)
+                           videos=job.videos, **prep.dataset_args)
             network, fit_info = fit_job(cfg, codec, job, work_dir, dataset)
             fit_seconds += fit_info.get("seconds", 0.0)
             networks.append(network.cpu())
         if rank == 0:
-            bitstream, decoded_networks = codec.compress(networks, jobs, layout, extra_header,
-                                                         extra_chunks)
+            bitstream, decoded_networks = codec.compress(networks, jobs, layout, prep.header,
+                                                         prep.chunks)
             info["parameters"] = codec.parameters_of(decoded_networks)
             info["networks"] = [job.network for job in jobs]
     if rank != 0:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -37,6 +38,18 @@ class FitJob:
     videos: list[int]
     network: dict
     dataset: dict = field(default_factory=dict)
+
+
+@dataclass
+class Preparation:
+    """What a codec sets up before fitting: the bits left for weights, extra bitstream
+    content (header entries, chunks), extra dataset arguments, and facts for the results."""
+
+    weight_bits: float
+    header: dict = field(default_factory=dict)
+    chunks: dict = field(default_factory=dict)
+    dataset_args: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
 
 
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:
@@ -69,6 +82,11 @@ class INRCodec:
         self.min_width = min_width
 
     # ---- planning ----------------------------------------------------------------------
+    def prepare(self, source, videos: Sequence[int], budget_bits: float, work_dir, workers: int = 1,
+                rank: int = 0) -> Preparation:
+        """Before fitting; the whole budget goes to weights unless a codec stores more."""
+        return Preparation(weight_bits=budget_bits)
+
     def extra_network_args(self, num_frames: int) -> dict:
         return {}
 
@@ -243,10 +261,30 @@ class DNeRVCodec(INRCodec):
         decoded = list(codec.decompress(coded))
         return coded, decoded, info
 
-    def keyframe_chunks(self, coded: Bitstream) -> tuple[dict, dict]:
-        """The keyframe bitstream as (header entry, chunks) inside the D-NeRV bitstream."""
+    def prepare(self, source, videos, budget_bits, work_dir, workers=1, rank=0):
+        """Code the keyframes (rank 0; reused when already written) with ``keyframe_share``
+        of the budget; the decoded keyframes feed the fit, the coded ones the bitstream."""
+        from mmengine.dist import barrier
+
+        from toolkit.codecs.bitstream import read_bitstream, write_bitstream
+        from toolkit.engine.datasets import save_keyframes
+
+        decoded_path, coded_path = Path(work_dir) / "keyframes.npz", Path(work_dir) / "keyframes.bits"
+        info = {}
+        if rank == 0 and not (decoded_path.is_file() and coded_path.is_file()):
+            coded, decoded, info = self.code_keyframes(source, videos,
+                                                       self.keyframe_share * budget_bits, workers)
+            write_bitstream(coded_path, coded)
+            save_keyframes(decoded_path, decoded)
+        barrier()
+        coded = read_bitstream(coded_path)
+        keyframe_bits = 8 * sum(len(c) for c in coded.chunks.values())
         chunks = {f"keyframes/{name.split('/')[-1]}": data for name, data in coded.chunks.items()}
-        return {"keyframes": coded.header}, chunks
+        return Preparation(
+            weight_bits=max(budget_bits - keyframe_bits, 0.05 * budget_bits),
+            header={"keyframes": coded.header}, chunks=chunks,
+            dataset_args=dict(keyframes=str(decoded_path), clip_len=self.clip_len),
+            info=dict(keyframe_bits=keyframe_bits, keyframe_coding=info))
 
     def decode_context(self, bitstream):
         names = sorted(n for n in bitstream.chunks if n.startswith("keyframes/"))
