@@ -103,3 +103,11 @@ def test_decord_width_defect_is_detected_and_reader_falls_back(tmp_path):
     with pytest.raises(SourceError, match="width of 40, 64, 80"):
         SourceWriter(tmp_path / "s", "raw", codec="raw", size=None, height=32, width=48, fps=2,
                      classes=["a"])
+
+
+def test_video_error_survives_pickling():
+    """Worker processes send errors back pickled; a broken round trip kills the whole pool."""
+    import pickle
+
+    error = pickle.loads(pickle.dumps(VideoError("/x/a b.avi", "truncated", "fix it")))
+    assert str(error) == "/x/a b.avi: truncated; fix it" and error.problem == "truncated"

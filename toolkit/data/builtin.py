@@ -29,6 +29,7 @@ import importlib.metadata
 import importlib.util
 import json
 import math
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -571,7 +572,9 @@ def generate_builtin(out_dir, preset: str = "default", seed: int = 0, workers: i
             _write_one(plan, config, out_dir)
             bar.update()
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: forked children of a threaded parent (OpenCV, PyAV) can hang.
+        with ProcessPoolExecutor(max_workers=workers,
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
             for future in as_completed([pool.submit(_write_one, p, config, out_dir) for p in todo]):
                 future.result()
                 bar.update()

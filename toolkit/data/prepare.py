@@ -10,6 +10,7 @@ are skipped on a rerun, and failures are listed instead of stopping the run.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -125,7 +126,10 @@ def prepare_source(index: DatasetIndex, data_root, config: PrepareConfig = Prepa
         else:
             report.missing.append(str(entry.source_path))
     records: dict[int, VideoRecord] = {}
-    with ProcessPoolExecutor(max_workers=config.workers) as pool:
+    # spawn, not fork: a forked child of a process that already runs decord/PyAV/OpenMP
+    # threads can crash or hang (seen in the test suite).
+    with ProcessPoolExecutor(max_workers=config.workers,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_prepare_one, entry, writer, config): i
                    for i, entry in enumerate(present)}
         bar = tqdm(total=len(futures), desc=f"prepare {name}", unit="video", disable=not progress)

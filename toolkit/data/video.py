@@ -24,6 +24,8 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
+from toolkit.runinfo import atomic_path
+
 FRAME_COUNT_TAG = "TOOLKIT_FRAMES"
 FRAME_CRC_TAG = "TOOLKIT_CRC32"
 LOSSLESS_SUFFIX = ".mkv"
@@ -35,7 +37,11 @@ class VideoError(RuntimeError):
     def __init__(self, path, problem: str, hint: str = "re-create or re-download the file"):
         self.path = str(path)
         self.problem = problem
+        self.hint = hint
         super().__init__(f"{path}: {problem}; {hint}")
+
+    def __reduce__(self):  # picklable, so worker processes can report it
+        return type(self), (self.path, self.problem, self.hint)
 
 
 @dataclass(frozen=True)
@@ -208,9 +214,7 @@ def write_video(path, frames: np.ndarray | Sequence[np.ndarray], fps: float) -> 
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"{path}: expected frames of shape (T, H, W, 3) uint8 with T >= 1, "
                          f"got {frames.shape} {frames.dtype}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{LOSSLESS_SUFFIX}")
-    try:
+    with atomic_path(path) as tmp:
         with av.open(str(tmp), "w", format="matroska") as container:
             container.metadata[FRAME_COUNT_TAG] = str(len(frames))
             container.metadata[FRAME_CRC_TAG] = ",".join(f"{_crc(f):08x}" for f in frames)
@@ -222,8 +226,4 @@ def write_video(path, frames: np.ndarray | Sequence[np.ndarray], fps: float) -> 
                 frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
                 container.mux(stream.encode(frame))
             container.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
