@@ -153,10 +153,9 @@ def compare_frames(reference: np.ndarray, decoded: np.ndarray, device) -> tuple[
     return psnr(dec, ref).cpu().numpy(), ms_ssim(dec, ref).cpu().numpy()
 
 
-def decode_to_source(codec, bitstream_path: Path, source: Source, videos: list[int],
-                     out_root: Path, name: str, size: str, device) -> dict:
-    """Decode the bitstream (file only) into the source ``name``; quality against ``source``."""
-    bitstream = read_bitstream(bitstream_path)
+def decode_to_source(codec, bitstream, source: Source, videos: list[int], out_root: Path,
+                     name: str, size: str, device) -> dict:
+    """Decode ``bitstream`` (read from its file) into the source ``name``; quality against ``source``."""
     writer = SourceWriter(out_root, name, codec=codec.name, size=size, height=source.height,
                           width=source.width, fps=source.fps, classes=source.classes)
     records, psnrs, ssims = [], [], []
@@ -175,10 +174,9 @@ def decode_to_source(codec, bitstream_path: Path, source: Source, videos: list[i
         ssims.append(s)
         records.append(VideoRecord(video.path, video.label, video.split, len(frames)))
     seconds = time.time() - start
-    psnrs, ssims = np.concatenate(psnrs), np.concatenate(ssims)
-    return dict(writer=writer, records=records, psnr=float(psnrs.mean()),
-                ms_ssim=float(ssims.mean()), psnr_per_video=[float(p.mean()) for p in np.split(
-                    psnrs, np.cumsum([r.num_frames for r in records])[:-1])],
+    return dict(writer=writer, records=records, psnr=float(np.concatenate(psnrs).mean()),
+                ms_ssim=float(np.concatenate(ssims).mean()),
+                psnr_per_video=[float(p.mean()) for p in psnrs],
                 decode_to_source_s=seconds,
                 ms_ssim_kind="ms_ssim" if ms_ssim_applies(source.height, source.width) else "ssim")
 
@@ -239,10 +237,10 @@ def compress_source(cfg) -> dict:
     encode_seconds = time.time() - start
     num_bytes = write_bitstream(bitstream_path, bitstream)
     bpp = num_bytes * 8 / pixels
-    result = decode_to_source(codec, bitstream_path, source, videos, data_root / name, name,
-                              cfg.size, device)
-    throughput = (measure_decode_throughput(codec, read_bitstream(bitstream_path), device,
-                                            **cfg.get("throughput", {}))
+    written = read_bitstream(bitstream_path)  # decoding needs only the file
+    result = decode_to_source(codec, written, source, videos, data_root / name, name, cfg.size,
+                              device)
+    throughput = (measure_decode_throughput(codec, written, device, **cfg.get("throughput", {}))
                   if isinstance(codec, INRCodec) else {})
     digest = hashlib.sha256(bitstream_path.read_bytes()).hexdigest()
     summary = dict(

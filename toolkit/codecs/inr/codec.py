@@ -142,7 +142,8 @@ class INRCodec:
     def _load(network_cfg: dict, weights: dict) -> nn.Module:
         network = build_network(network_cfg)
         missing, unexpected = network.load_state_dict(weights, strict=False)
-        floating_missing = [k for k in missing if network.state_dict()[k].is_floating_point()]
+        state = network.state_dict()
+        floating_missing = [k for k in missing if state[k].is_floating_point()]
         if floating_missing or unexpected:
             raise ValueError(f"bitstream weights do not fit the network: missing {floating_missing}, "
                              f"unexpected {unexpected}")
