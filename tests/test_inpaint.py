@@ -159,7 +159,7 @@ def test_hidden_pixels_get_no_gradient(kind):
     model, inputs = _fit_model_batch(kind)
     pred, target, valid, extra = model.render(inputs)
     pred.retain_grad()
-    model.compute_loss(pred, target, valid, extra).backward()
+    model.compute_loss(pred, target, valid, extra, inputs["mask"].float()).backward()
     hidden = (inputs["mask"] == 0).expand_as(pred)
     assert hidden.any()
     assert (pred.grad[hidden] == 0).all()

@@ -42,8 +42,7 @@ class INRFitModel(BaseModel):
         """Return (prediction, target, valid mask or None, extra outputs) for a batch."""
         raise NotImplementedError
 
-    def compute_loss(self, pred, target, valid, extra) -> torch.Tensor:
-        mask = extra.get("pixel_mask")
+    def compute_loss(self, pred, target, valid, extra, mask=None) -> torch.Tensor:
         if mask is not None:
             # Inpainting: hidden pixels are zeroed in both prediction and target, so neither
             # their predicted nor their true values reach the loss, not even through the
@@ -54,7 +53,8 @@ class INRFitModel(BaseModel):
     def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
         pred, target, valid, extra = self.render(inputs)
         if mode == "loss":
-            return {"loss": self.compute_loss(pred, target, valid, extra)}
+            mask = inputs["mask"].float() if "mask" in inputs else None
+            return {"loss": self.compute_loss(pred, target, valid, extra, mask)}
         if mode == "predict":
             flat_pred = pred.detach().float().reshape(-1, *pred.shape[-3:])
             flat_target = target.reshape(-1, *target.shape[-3:])
@@ -70,12 +70,7 @@ class NeRVFitModel(INRFitModel):
     """NeRV: one shared network, input the global normalised frame index."""
 
     def render(self, inputs):
-        target = to_unit(inputs["frame"])
-        return self.network(inputs["t"]), target, None, self._mask(inputs)
-
-    @staticmethod
-    def _mask(inputs) -> dict:
-        return {"pixel_mask": inputs["mask"].float()} if "mask" in inputs else {}
+        return self.network(inputs["t"]), to_unit(inputs["frame"]), None, {}
 
 
 @MODELS.register_module()
@@ -87,8 +82,7 @@ class DNeRVFitModel(INRFitModel):
 
     def render(self, inputs):
         pred = self.network(to_unit(inputs["keyframes"]), inputs["t"], inputs["end_weight"])
-        extra = {"pixel_mask": inputs["mask"].float()} if "mask" in inputs else {}
-        return pred, to_unit(inputs["frames"]), inputs["valid"], extra
+        return pred, to_unit(inputs["frames"]), inputs["valid"], {}
 
 
 @MODELS.register_module()
@@ -119,14 +113,11 @@ class FFNeRVFitModel(INRFitModel):
         neighbours, valid = self.buffer.neighbours(index)
         result = self.network.aggregate(outputs, neighbours, valid)
         self.buffer.update(index, outputs["frame"].detach())
-        extra = {"all": result}
-        if "mask" in inputs:
-            extra["pixel_mask"] = inputs["mask"].float()
-        return result["final"], to_unit(inputs["frame"]), None, extra
+        return result["final"], to_unit(inputs["frame"]), None, {"all": result}
 
-    def compute_loss(self, pred, target, valid, extra):
-        if "pixel_mask" in extra:
-            return super().compute_loss(pred, target, valid, extra)
+    def compute_loss(self, pred, target, valid, extra, mask=None):
+        if mask is not None:  # inpainting: the masked loss on the final frame
+            return super().compute_loss(pred, target, valid, extra, mask)
         from toolkit.codecs.inr.ffnerv import ffnerv_loss
 
         return ffnerv_loss(extra["all"], target)
