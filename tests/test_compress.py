@@ -167,3 +167,17 @@ def test_clear_errors(data_root, capsys):
     assert compress_dataset.main(["--source-root", str(data_root), "--codec", "h264",
                                   "--cfg-options", "fitt.max_epochs=1"]) == 2
     assert "unknown config key 'fitt.max_epochs'" in capsys.readouterr().err
+
+
+def test_runner_experiment_names_are_unique(tmp_path):
+    """mmengine keys its logger by experiment name: two fits in one second must not share it."""
+    from mmengine.config import Config
+
+    from toolkit.codecs.inr.codec import FitJob
+    from toolkit.engine.compress import _runner_config, build_codec
+
+    cfg = Config.fromfile(str(compress_dataset.find_config("compress", "nerv")))
+    codec = build_codec(cfg.codec)
+    job = FitJob("shared", [0], dict(type="NeRV", height=32, width=64, channels=4))
+    names = {_runner_config(cfg, codec, job, tmp_path / str(i), {}).experiment_name for i in range(2)}
+    assert len(names) == 2

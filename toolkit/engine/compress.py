@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +80,9 @@ def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
                              T_max=epochs - warmup, eta_min=0.0, convert_to_iter_based=True))
     return Config(dict(
         default_scope="toolkit",
-        experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}",
+        # Unique per Runner: mmengine keys its logger and message hub by this name, so two
+        # fits started in the same second would otherwise log into the first one's work dir.
+        experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:8]}",
         work_dir=str(fit_dir),
         model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {})),
         train_dataloader=dict(
