@@ -1,17 +1,20 @@
 """D-NeRV training and decoding speed at 256x320 (frames per second), on a GPU.
 
-For each size (fc_dim of the paper's UCF101 S/M/L) and precision: one training
-step (forward, MSE+SSIM loss, backward, AdamW) on a batch of clips, and decoding
-(forward only, no keyframe decoding) on a batch of clips; optionally under
-``torch.compile``. Timed with CUDA events after warm-up, median of repeats, on
-random data (not zeros). Prints a table and writes JSON.
+For each size (fc_dim of the paper's UCF101 S/M/L), precision, memory format and
+compile setting: one training step (forward, MSE+SSIM loss, backward, AdamW) on a batch
+of clips, and decoding (forward only, no keyframe decoding) on a batch of clips. Timed
+with CUDA events after warm-up (compilation happens there), median of repeats, on random
+data (not zeros). Prints a table and writes JSON; decoding with keyframe decoding is
+measured on real bitstreams by tools/compress_dataset.py (decode_throughput).
 
     python benchmarks/dnerv_speed.py --sizes S M L --dtypes float32 bfloat16 --out speed.json
+    python benchmarks/dnerv_speed.py --sizes M --dtypes bfloat16 --compile both --channels-last both
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import statistics
 import sys
@@ -44,11 +47,14 @@ def timed(fn, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def bench(size: str, dtype: torch.dtype, compiled: bool, clips: int, repeats: int, warmup: int):
+def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, clips: int,
+          repeats: int, warmup: int, compile_mode: str):
     device = "cuda"
     net = DNeRV(256, 320, FC_DIM[size]).to(device)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
     params = count_parameters(net)
-    model = torch.compile(net) if compiled else net
+    model = torch.compile(net, mode=compile_mode) if compiled else net
     keyframes = torch.rand(clips, 2, 3, 256, 320, device=device)
     t = torch.rand(clips, 8, device=device).sort(dim=1).values
     target = torch.rand(clips, 8, 3, 256, 320, device=device)
@@ -73,7 +79,8 @@ def bench(size: str, dtype: torch.dtype, compiled: bool, clips: int, repeats: in
     memory = torch.cuda.max_memory_allocated() / 2**30
     torch.cuda.reset_peak_memory_stats()
     return dict(size=size, fc_dim=FC_DIM[size], parameters=params, dtype=str(dtype).split(".")[-1],
-                compiled=compiled, clips_per_batch=clips, train_fps=frames / train_s,
+                compiled=compiled, compile_mode=compile_mode if compiled else None,
+                channels_last=channels_last, clips_per_batch=clips, train_fps=frames / train_s,
                 decode_fps=frames / decode_s, peak_memory_gib=memory)
 
 
@@ -81,7 +88,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", nargs="+", default=["M"], choices=list(FC_DIM))
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
-    parser.add_argument("--compile", action="store_true", help="also measure under torch.compile")
+    parser.add_argument("--compile", choices=["no", "yes", "both"], default="no",
+                        help="measure under torch.compile: not, only, or both ways")
+    parser.add_argument("--compile-mode", default="default",
+                        help="torch.compile mode (default, max-autotune-no-cudagraphs, ...)")
+    parser.add_argument("--channels-last", choices=["no", "yes", "both"], default="no",
+                        help="convolutions in channels-last memory format: not, only, or both ways")
     parser.add_argument("--clips", type=int, default=32, help="clips of 8 frames per batch")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
@@ -91,14 +103,17 @@ def main(argv=None) -> int:
         print("error: this benchmark needs a CUDA GPU", file=sys.stderr)
         return 2
     torch.backends.cudnn.benchmark = True
+    ways = dict(no=[False], yes=[True], both=[False, True])
     rows = []
     for size in args.sizes:
         for name in args.dtypes:
-            for compiled in ([False, True] if args.compile else [False]):
-                row = bench(size, getattr(torch, name), compiled, args.clips, args.repeats, args.warmup)
+            for compiled, channels_last in itertools.product(ways[args.compile], ways[args.channels_last]):
+                row = bench(size, getattr(torch, name), compiled, channels_last, args.clips,
+                            args.repeats, args.warmup, args.compile_mode)
                 rows.append(row)
                 print(f"{size} {row['parameters'] / 1e6:5.1f}M {row['dtype']:>8} "
-                      f"compile={compiled!s:5} train {row['train_fps']:8.0f} fps  "
+                      f"compile={compiled!s:5} channels_last={channels_last!s:5} "
+                      f"train {row['train_fps']:8.0f} fps  "
                       f"decode {row['decode_fps']:8.0f} fps  peak {row['peak_memory_gib']:.1f} GiB",
                       flush=True)
                 if args.out:

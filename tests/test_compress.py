@@ -181,3 +181,33 @@ def test_runner_experiment_names_are_unique(tmp_path):
     job = FitJob("shared", [0], dict(type="NeRV", height=32, width=64, channels=4))
     names = {_runner_config(cfg, codec, job, tmp_path / str(i), {}).experiment_name for i in range(2)}
     assert len(names) == 2
+
+
+def test_torchrun_spreads_per_video_networks_over_processes(data_root, tmp_path):
+    """FFNeRV (one network per video) under torchrun: each process fits whole networks.
+
+    Two CPU processes (gloo) share the three videos' fits; the main process then reads every
+    network back and writes the same kind of bitstream and source as a single process.
+    """
+    import subprocess
+
+    work = tmp_path / "ffnerv_ddp"
+    options = ["fit.max_epochs=1", "fit.batch_size=4", "fit.num_workers=0", "throughput.repeats=1",
+               "throughput.dtypes=[float32]", "workers=1", "output=ffnerv_spread",
+               *TINY_NETWORKS["ffnerv"]]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_port", "29631", str(Path(compress_dataset.__file__)),
+               "--source-root", str(data_root), "--codec", "ffnerv", "--work-dir", str(work),
+               "--launcher", "pytorch", "--cfg-options", *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((work / "results.json").read_text())
+    assert results["bpp"] == pytest.approx(results["bitstream"]["bytes"] * 8 / (32 * 64 * 20))
+    fits = sorted((work / "fit").glob("video_*/fit.json"))
+    assert len(fits) == 3
+    records = [json.loads(f.read_text()) for f in fits]
+    assert [r["launcher_rank"] for r in records] == [0, 1, 0]  # videos 0, 2 -> rank 0; 1 -> rank 1
+    assert results["fit_time_s"] == pytest.approx(
+        sum(json.loads(f.read_text())["seconds"] for f in fits))
+    decoded = Source.open(data_root, "ffnerv_spread")
+    assert [v.num_frames for v in decoded.videos] == [9, 8, 3]

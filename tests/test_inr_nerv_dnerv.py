@@ -271,6 +271,22 @@ def test_dnerv_flow_warps_the_right_keyframe(flow, end_weight):
     assert not torch.allclose(warped(keyframes, t), plain(keyframes, t), atol=1e-3)
 
 
+def test_warping_many_frames_equals_warping_per_frame_copies():
+    """Stacking the frames' grids (no per-frame copies of the image) samples the same values."""
+    from toolkit.codecs.inr.blocks import backward_warp, backward_warp_frames
+
+    torch.manual_seed(0)
+    image = torch.rand(3, 5, 8, 12, requires_grad=True)
+    flow = torch.randn(3, 4, 2, 8, 12) * 3
+    stacked = backward_warp_frames(image, flow)
+    assert stacked.shape == (3, 4, 5, 8, 12)
+    copies = torch.stack([backward_warp(image, flow[:, k]) for k in range(4)], dim=1)
+    assert torch.equal(stacked, copies)
+    (grad_stacked,) = torch.autograd.grad(stacked.square().sum(), image)
+    (grad_copies,) = torch.autograd.grad(copies.square().sum(), image)
+    assert torch.allclose(grad_stacked, grad_copies, atol=1e-5)
+
+
 def test_dnerv_channels_last_and_bf16_autocast():
     torch.manual_seed(0)
     model = tiny_dnerv()

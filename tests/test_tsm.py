@@ -223,3 +223,11 @@ def test_unknown_source_lists_the_existing_ones(data_root, tmp_path, capsys):
     assert len(err.splitlines()) == 1
     assert "unknown source 'nerv_M'" in err and "h264_M, hevc_S, raw" in err
     assert not any(tmp_path.iterdir())  # nothing fitted
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only message")
+def test_amp_without_gpu_is_a_clear_error(data_root, tmp_path, capsys):
+    assert load_tool("train_tsm").main(["--data-root", str(data_root), "--source", "raw", "--amp",
+                                        "--work-dir", str(tmp_path)]) == 2
+    assert "--amp needs a CUDA GPU" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

@@ -26,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
 from toolkit.data.source import SourceError  # noqa: E402
@@ -70,6 +71,10 @@ def _percent(value) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.amp and not torch.cuda.is_available():
+        print("error: --amp needs a CUDA GPU (mmengine's AmpOptimWrapper); leave it out on a CPU",
+              file=sys.stderr)
+        return 2
     if args.load_from and not Path(args.load_from).is_file():
         print(f"error: --load-from {args.load_from}: no such file", file=sys.stderr)
         return 2

@@ -116,13 +116,16 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
     from mmengine.runner import Runner
 
     from toolkit.compat import apply_checkpoint_fix
+    from toolkit.engine.distributed import launch_env
 
     fit_dir = work_dir / "fit" / job.name
     final = fit_dir / "network_final.pth"
     if final.is_file():
         network = _fit_model_network(codec, job, cfg.fit.get("model", {}))
         network.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
-        return network, {"reused": True}
+        record = fit_dir / "fit.json"
+        seconds = json.loads(record.read_text())["seconds"] if record.is_file() else 0.0
+        return network, {"reused": True, "seconds": seconds}
     apply_checkpoint_fix()
     runner = Runner.from_cfg(_runner_config(cfg, codec, job, fit_dir, dataset))
     start = time.time()
@@ -135,8 +138,43 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
         torch.save(network.state_dict(), buffer)
         atomic_write_bytes(final, buffer.getvalue())
         atomic_write_json(fit_dir / "fit.json", dict(seconds=seconds, epochs=cfg.fit.max_epochs,
-                                                     device=device_name()))
+                                                     device=device_name(),
+                                                     launcher_rank=launch_env()[0]))
     return network, {"reused": False, "seconds": seconds}
+
+
+def fit_networks(cfg, codec, jobs, work_dir: Path, dataset_of, spread: bool = False
+                 ) -> tuple[list, float]:
+    """Fit every job; return its networks (on the CPU) and the fit seconds summed over jobs.
+
+    By default each job is fitted in turn, data-parallel over the launcher's processes
+    (DDP) when there are several. With ``spread`` (per-video codecs under ``torchrun``) the
+    jobs are divided among the processes instead, each fitting whole networks on its own
+    GPU without DDP, which scales to many small networks; after a barrier every network is
+    read back from its fit directory. Only the main process returns the networks then.
+    """
+    from mmengine.dist import barrier
+
+    from toolkit.engine.distributed import launch_env, start_distributed, use_local_gpu
+
+    fit_cfg = cfg
+    if spread:
+        rank, local_rank, world = launch_env()
+        use_local_gpu(local_rank)
+        fit_cfg = copy.deepcopy(cfg)
+        fit_cfg.launcher = "none"
+        for job in jobs[rank::world]:
+            fit_job(fit_cfg, codec, job, work_dir, dataset_of(job))
+        start_distributed(cfg.launcher)
+        barrier()
+        if rank != 0:
+            return [], 0.0
+    networks, seconds = [], 0.0
+    for job in jobs:
+        network, info = fit_job(fit_cfg, codec, job, work_dir, dataset_of(job))
+        seconds += info["seconds"]
+        networks.append(network.cpu())
+    return networks, seconds
 
 
 def _fit_model_network(codec, job, model_kwargs: dict | None = None):
@@ -188,7 +226,9 @@ def decode_to_source(codec, bitstream, source: Source, videos: list[int], out_ro
 
 def compress_source(cfg) -> dict:
     """Run the compression stage described by ``cfg`` (see configs/compress/)."""
-    from mmengine.dist import get_rank, init_dist, is_distributed
+    from mmengine.dist import get_rank
+
+    from toolkit.engine.distributed import launch_env, start_distributed
 
     data_root = Path(cfg.data_root)
     source = Source.open(data_root, cfg.source)
@@ -204,9 +244,13 @@ def compress_source(cfg) -> dict:
     bpp_target, bpp_origin = target_bpp(cfg, data_root)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     launcher = cfg.get("launcher", "none")
-    if launcher != "none" and not is_distributed():
-        init_dist(launcher)
-    rank = get_rank()
+    # Per-video codecs spread their networks over the processes (see fit_networks); the
+    # process group starts after the fits then, since each fit is a single-process Runner.
+    spread = (launcher != "none" and launch_env()[2] > 1 and isinstance(codec, INRCodec)
+              and codec.per_video)
+    if not spread:
+        start_distributed(launcher)
+    rank = launch_env()[0] if spread else get_rank()
     info: dict = dict(target_bpp=bpp_target, target_bpp_origin=bpp_origin)
     fit_seconds = 0.0
     start = time.time()
@@ -223,13 +267,12 @@ def compress_source(cfg) -> dict:
         info.update(prep.info)
         weight_bits = prep.weight_bits
         jobs = codec.fit_jobs(source, videos, weight_bits)
-        networks = []
-        for job in jobs:
-            dataset = dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
-                           videos=job.videos, **prep.dataset_args)
-            network, fit_info = fit_job(cfg, codec, job, work_dir, dataset)
-            fit_seconds += fit_info.get("seconds", 0.0)
-            networks.append(network.cpu())
+
+        def dataset_of(job):
+            return dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
+                        videos=job.videos, **prep.dataset_args)
+
+        networks, fit_seconds = fit_networks(cfg, codec, jobs, work_dir, dataset_of, spread)
         if rank == 0:
             bitstream, decoded_networks = codec.compress(networks, jobs, layout, prep.header,
                                                          prep.chunks)
@@ -248,6 +291,7 @@ def compress_source(cfg) -> dict:
     digest = hashlib.sha256(bitstream_path.read_bytes()).hexdigest()
     summary = dict(
         source=name, codec=codec.name, size=cfg.size, reference=source.name,
+        dataset=data_root.resolve().name,
         bpp=bpp, psnr=result["psnr"], ms_ssim=result["ms_ssim"],
         ms_ssim_kind=result["ms_ssim_kind"],
         bitstream=dict(path=str(bitstream_path), bytes=num_bytes, sha256=digest),
@@ -258,7 +302,7 @@ def compress_source(cfg) -> dict:
         psnr_per_video=result["psnr_per_video"], **info, **run_facts(),
     )
     result["writer"].finalize(result["records"], **{k: v for k, v in summary.items()
-                                                     if k not in ("source", "codec", "size",
+                                                     if k not in ("source", "codec", "size", "dataset",
                                                                   "height", "width", "num_frames")},
                               config=cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg))
     atomic_write_json(work_dir / "results.json", summary)

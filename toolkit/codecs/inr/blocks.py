@@ -41,13 +41,24 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     Bilinear, border padding, align_corners=True. Zero flow returns ``image`` up to
     float rounding of the grid.
     """
-    n, _, h, w = image.shape
-    grid = pixel_grid(h, w, device=image.device, dtype=flow.dtype)
+    return backward_warp_frames(image, flow[:, None])[:, 0]
+
+
+def backward_warp_frames(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Warp each image by each of its T flows: image (N, C, H, W), flow (N, T, 2, H, W) -> (N, T, C, H, W).
+
+    The T sampling grids are stacked along grid_sample's output height, so every image is
+    read in place: no per-frame copies of it, and in the backward pass no sum over copies.
+    Sampling as in :func:`backward_warp`.
+    """
+    n, frames, _, h, w = flow.shape
+    grid = pixel_grid(h, w, device=flow.device, dtype=flow.dtype)[:, None]
     scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)],
                          device=flow.device, dtype=flow.dtype)
-    grid = grid + flow.permute(0, 2, 3, 1) * scale
-    return F.grid_sample(image, grid.to(image.dtype), mode="bilinear",
-                         padding_mode="border", align_corners=True)
+    grid = grid + flow.permute(0, 1, 3, 4, 2) * scale
+    warped = F.grid_sample(image, grid.reshape(n, frames * h, w, 2).to(image.dtype),
+                           mode="bilinear", padding_mode="border", align_corners=True)
+    return warped.unflatten(2, (frames, h)).transpose(1, 2)
 
 
 def backward_warp_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -59,3 +70,9 @@ def backward_warp_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """
     with torch.autocast(device_type=image.device.type, enabled=False):
         return backward_warp(image.float(), flow.float())
+
+
+def backward_warp_frames_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """``backward_warp_frames`` in float32 with autocast off (see ``backward_warp_fp32``)."""
+    with torch.autocast(device_type=image.device.type, enabled=False):
+        return backward_warp_frames(image.float(), flow.float())

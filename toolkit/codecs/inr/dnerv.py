@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .blocks import PositionalEncoding, backward_warp_fp32
+from .blocks import PositionalEncoding, backward_warp_frames_fp32
 from .sizing import stride_plan
 
 NUM_KEYFRAMES = 2  # start and end keyframe of a clip
@@ -279,13 +279,12 @@ class DNeRV(nn.Module):
         if not self.use_flow:
             return self._blend(keys[:, :1], keys[:, 1:], end_weight)
         batch, frames = end_weight.shape[:2]
-        _, _, channels, h, w = keys.shape
+        h, w = keys.shape[-2:]
         # flow channels (0, 1) point into the start keyframe, (2, 3) into the end keyframe
-        flow = self.flow_heads[str(scale)](x).reshape(batch * frames * NUM_KEYFRAMES, 2, h, w)
-        per_frame = keys.unsqueeze(1).expand(batch, frames, NUM_KEYFRAMES, channels, h, w)
-        warped = backward_warp_fp32(per_frame.reshape(-1, channels, h, w), flow)
-        warped = warped.reshape(batch, frames, NUM_KEYFRAMES, channels, h, w)
-        return self._blend(warped[:, :, 0], warped[:, :, 1], end_weight)
+        flow = self.flow_heads[str(scale)](x).reshape(batch, frames, NUM_KEYFRAMES, 2, h, w)
+        warped = backward_warp_frames_fp32(keys.flatten(0, 1), flow.transpose(1, 2).flatten(0, 1))
+        warped = warped.unflatten(0, (batch, NUM_KEYFRAMES))  # (B, 2, T, C, h, w)
+        return self._blend(warped[:, 0], warped[:, 1], end_weight)
 
     @staticmethod
     def _normalize_over_clip(x: torch.Tensor, batch: int) -> torch.Tensor:

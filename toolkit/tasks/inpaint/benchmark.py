@@ -227,7 +227,9 @@ def render_videos(model: InpaintModel, fitted: Sequence[FittedJob], run: RunCont
 
 def prepare_run(cfg) -> RunContext:
     """Open the source, choose the videos, start the launcher, draw (or check) the masks."""
-    from mmengine.dist import barrier, get_rank, init_dist, is_distributed
+    from mmengine.dist import barrier, get_rank
+
+    from toolkit.engine.distributed import start_distributed
 
     data_root = Path(cfg.data_root)
     source = Source.open(data_root, cfg.source)
@@ -235,8 +237,7 @@ def prepare_run(cfg) -> RunContext:
     spec = MaskSpec.from_config(_plain(cfg.masks), cfg.get("seed", 0))
     work_dir = Path(cfg.work_dir)
     launcher = cfg.get("launcher", "none")
-    if launcher != "none" and not is_distributed():
-        init_dist(launcher)
+    start_distributed(launcher)
     masks_path = work_dir / MASKS_FILE
     if get_rank() == 0:
         work_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# GPU session 2: speed, the D-NeRV ablation, the real UCF101 clips, multi-GPU fits and the
+# inpainting benchmark, on one machine of several GPUs (4 planned; any number works).
+#
+#   GPU 0: benchmarks/dnerv_speed.py: S/M/L in fp32 and bf16, then M bf16 with and without
+#          torch.compile and channels-last
+#   GPU 1: UCF101 clips (6 videos, 84 frames at 256x320): NeRV, D-NeRV S/M/L, H.264/HEVC
+#          S/M/L (CPU); FFNeRV spread over 3 processes; D-NeRV under torchrun on GPUs 1+2
+#   GPU 2-3: the D-NeRV ablation on the built-in set at one network size (full, no SAF,
+#          no GTMLP, no flow; same width and epochs)
+#   all: inpainting (NeRV, NeRV*, D-NeRV, FFNeRV) on the built-in set and the UCF101 and
+#          HMDB51 clips, one process per model, then one run that scores them together
+#
+# Usage: OUT=/some/dir bash benchmarks/gpu_suite_more.sh     (TINY=1: CPU dry run)
+cd "$(dirname "$0")/.." || exit 1
+. benchmarks/gpu_common.sh
+if [ "$TINY" = 0 ]; then
+  UCF_EPOCHS=${UCF_EPOCHS:-300} ABLATION_EPOCHS=${ABLATION_EPOCHS:-60} ABLATION_FC_DIM=${ABLATION_FC_DIM:-64}
+  INPAINT_EPOCHS=${INPAINT_EPOCHS:-200} SPEED="--repeats 3"
+else
+  UCF_EPOCHS=1 ABLATION_EPOCHS=1 ABLATION_FC_DIM=4 INPAINT_EPOCHS=1 SPEED=""
+fi
+log "suite more: $NGPU GPU(s)"
+prepare_data builtin ucf101_mini hmdb51_mini
+
+# ---- speed -------------------------------------------------------------------------------
+if [ "$TINY" = 0 ]; then
+  (
+    log "start speed"
+    on_gpu 0 timeout "$(limit 170)" python3 benchmarks/dnerv_speed.py --sizes S M L --dtypes float32 bfloat16 \
+      $SPEED --out "$OUT/dnerv_speed.json" > "$WORK/speed.log" 2>&1
+    log "end speed rc=$?"
+    on_gpu 0 timeout "$(limit 330)" python3 benchmarks/dnerv_speed.py --sizes M --dtypes bfloat16 \
+      --compile both --channels-last both $SPEED --out "$WORK/dnerv_speed_compile.json" > "$WORK/speed_compile.log" 2>&1
+    log "end speed compile rc=$?"
+  ) &
+fi
+
+# ---- UCF101 clips ----------------------------------------------------------------------
+(
+  # NeRV and FFNeRV: the budget of any size is below the smallest network on 84 frames, so
+  # S, M and L would be the same network: fitted once, as M. D-NeRV's sizes differ by their
+  # keyframes. Classical codecs at the nominal bpp of each size.
+  compress 1 ucf101_mini nerv M 240 fit.max_epochs=$UCF_EPOCHS &
+  for size in S M L; do compress 1 ucf101_mini dnerv $size 240 fit.max_epochs=$UCF_EPOCHS & done
+  for size in S M L; do compress 1 ucf101_mini h264 $size 90 match_bpp_of=[]; compress 1 ucf101_mini hevc $size 90 match_bpp_of=[]; done &
+  wd=$WORK/ucf101_mini/ffnerv_M
+  log "start compress ucf101_mini ffnerv_M (torchrun, 3 processes)"
+  CUDA_VISIBLE_DEVICES=1 timeout "$(limit 240)" python3 -m torch.distributed.run --nproc_per_node 3 --master_port 29521 \
+    tools/compress_dataset.py --source-root "$DATA/ucf101_mini" --codec ffnerv --size M --work-dir "$wd" \
+    --launcher pytorch --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS $TINY_ALL > "$wd.log" 2>&1
+  rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress ucf101_mini ffnerv_M rc=$rc"
+  wait
+) &
+(
+  wd=$WORK/ucf101_mini/dnerv_M_ddp
+  log "start compress ucf101_mini dnerv_M_ddp (torchrun, 2 GPUs)"
+  CUDA_VISIBLE_DEVICES=$(( 1 % NGPU )),$(( 2 % NGPU )) timeout "$(limit 240)" python3 -m torch.distributed.run \
+    --nproc_per_node $(( NGPU > 1 ? 2 : 1 )) --master_port 29523 tools/compress_dataset.py \
+    --source-root "$DATA/ucf101_mini" --codec dnerv --size M --work-dir "$wd" --launcher pytorch \
+    --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS output=dnerv_M_ddp $TINY_ALL > "$wd.log" 2>&1
+  rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress ucf101_mini dnerv_M_ddp rc=$rc"
+) &
+
+# ---- D-NeRV ablation on the built-in set -----------------------------------------------
+ablation() {  # GPU NAME SWITCH
+  compress "$1" builtin dnerv M 330 codec.network.fc_dim=$ABLATION_FC_DIM fit.max_epochs=$ABLATION_EPOCHS \
+    fit.num_workers=6 output=dnerv_fc${ABLATION_FC_DIM}_$2 ${3:+codec.network.$3=False}
+}
+ablation 2 full &
+ablation 2 no_saf use_saf &
+ablation 3 no_gtmlp use_gtmlp &
+ablation 3 no_flow use_flow &
+
+# ---- inpainting ----------------------------------------------------------------------------
+inpaint() {  # DATASET GPU_OFFSET [cfg options...]: one process per model, then the joint run
+  local ds=$1 g=$2 m k=0; shift 2
+  local wd=$WORK/inpaint_$ds
+  for m in nerv nerv_shared dnerv ffnerv; do
+    log "start inpaint $ds $m"
+    on_gpu $(( g + k++ )) timeout "$(limit 420)" python3 tools/inpaint_eval.py --source-root "$DATA/$ds" \
+      --models $m --work-dir "$wd" --cfg-options fit.max_epochs=$INPAINT_EPOCHS "$@" > "$WORK/inpaint_${ds}_$m.log" 2>&1 &
+  done
+  wait
+  log "end inpaint $ds fits; scoring"
+  on_gpu "$g" timeout "$(limit 120)" python3 tools/inpaint_eval.py --source-root "$DATA/$ds" \
+    --models nerv,nerv_shared,dnerv,ffnerv --work-dir "$wd" --cfg-options fit.max_epochs=$INPAINT_EPOCHS "$@" \
+    > "$WORK/inpaint_$ds.log" 2>&1
+  log "end inpaint $ds rc=$?"
+}
+inpaint builtin 0 &
+inpaint ucf101_mini 1 split=None &
+inpaint hmdb51_mini 2 split=None &
+
+wait
+log "all jobs ended"
+python3 tools/report_compression.py "$OUT/compression.jsonl" --out "$OUT/rd_more.png" > "$OUT/compression_table.md" 2>&1
+cat "$OUT/compression_table.md"
+for ds in builtin ucf101_mini hmdb51_mini; do cat "$WORK/inpaint_$ds"/*.md 2>/dev/null; done
+# the two speed runs in one file (rows of both; facts of the first)
+python3 - "$OUT/dnerv_speed.json" "$WORK/dnerv_speed_compile.json" <<'PY' 2>/dev/null
+import json, sys
+first, second = (json.load(open(p)) for p in sys.argv[1:])
+first["rows"] += second["rows"]
+json.dump(first, open(sys.argv[1], "w"), indent=2)
+PY
+tar czf "$OUT/logs.tgz" --exclude='*.pth' --exclude='*.mkv' --exclude='*.bits' --exclude='*.npz' \
+  --exclude='panels' -C "$WORK" . 2>/dev/null
+tar czf "$OUT/panels_builtin.tgz" -C "$WORK" inpaint_builtin/panels 2>/dev/null
+tar czf "$OUT/panels_real.tgz" -C "$WORK" inpaint_ucf101_mini/panels inpaint_hmdb51_mini/panels 2>/dev/null
+log "done"
