@@ -149,9 +149,10 @@ def fit_networks(cfg, codec, jobs, work_dir: Path, dataset_of, spread: bool = Fa
 
     By default each job is fitted in turn, data-parallel over the launcher's processes
     (DDP) when there are several. With ``spread`` (per-video codecs under ``torchrun``) the
-    jobs are divided among the processes instead, each fitting whole networks on its own
-    GPU without DDP, which scales to many small networks; after a barrier every network is
-    read back from its fit directory. Only the main process returns the networks then.
+    jobs are divided among the processes instead, each fitting whole networks without DDP
+    on a GPU of its host (round robin; several processes may share one), which scales to
+    many small networks; after a barrier every network is read back from its fit
+    directory. Only the main process returns the networks then.
     """
     from mmengine.dist import barrier
 
@@ -165,7 +166,7 @@ def fit_networks(cfg, codec, jobs, work_dir: Path, dataset_of, spread: bool = Fa
         fit_cfg.launcher = "none"
         for job in jobs[rank::world]:
             fit_job(fit_cfg, codec, job, work_dir, dataset_of(job))
-        start_distributed(cfg.launcher)
+        start_distributed(cfg.launcher, cpu_only=True)  # a barrier; processes may share GPUs
         barrier()
         if rank != 0:
             return [], 0.0
@@ -246,7 +247,7 @@ def compress_source(cfg) -> dict:
     launcher = cfg.get("launcher", "none")
     # Per-video codecs spread their networks over the processes (see fit_networks); the
     # process group starts after the fits then, since each fit is a single-process Runner.
-    spread = (launcher != "none" and launch_env()[2] > 1 and isinstance(codec, INRCodec)
+    spread = (launcher == "pytorch" and launch_env()[2] > 1 and isinstance(codec, INRCodec)
               and codec.per_video)
     if not spread:
         start_distributed(launcher)

@@ -18,14 +18,18 @@ def launch_env() -> tuple[int, int, int]:
             int(os.environ.get("WORLD_SIZE", 1)))
 
 
-def start_distributed(launcher: str) -> None:
-    """Initialise the default process group for ``launcher`` unless it is 'none' or done."""
+def start_distributed(launcher: str, cpu_only: bool = False) -> None:
+    """Initialise the default process group for ``launcher`` unless it is 'none' or done.
+
+    ``cpu_only``: a gloo group even on GPUs, for processes that only synchronise (several
+    may share a GPU, which NCCL refuses); only under torchrun (launcher 'pytorch').
+    """
     import torch.distributed as dist
     from mmengine.dist import init_dist
 
     if launcher == "none" or (dist.is_available() and dist.is_initialized()):
         return
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not cpu_only:
         init_dist(launcher)
     elif launcher == "pytorch":
         dist.init_process_group(backend="gloo")
