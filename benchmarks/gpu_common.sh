@@ -25,7 +25,7 @@ else
 fi
 NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
 [ "$NGPU" -ge 1 ] || NGPU=1
-CPUS=$(nproc)
+CPUS=$(env -u OMP_NUM_THREADS nproc)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >> "$OUT/timeline.txt" 2>/dev/null \
   || echo "no GPU (CPU dry run)" >> "$OUT/timeline.txt"
 echo "commit ${TOOLKIT_COMMIT:-unknown}; $(date -u +%FT%TZ); $CPUS CPUs; python $(python3 -c 'import sys,torch;print(sys.version.split()[0], "torch", torch.__version__)')" >> "$OUT/timeline.txt"

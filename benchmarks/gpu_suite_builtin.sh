@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# GPU session 1: the built-in dataset end to end, on one machine of several GPUs (4 planned;
-# any number works, jobs are placed round robin).
+# GPU session 1: the built-in dataset end to end, and the D-NeRV speed benchmark, on one
+# machine of 4 GPUs (any number works: jobs are placed round robin).
 #
 #   1. data: the built-in dataset (128 videos, 256x320, 2 fps: 1,792 frames)
-#   2. compression at S/M/L: NeRV (3 fits side by side on one GPU), D-NeRV (one GPU per
-#      size), FFNeRV (one network per video, spread over 12 processes with torchrun),
-#      H.264/HEVC (CPU, at the nominal bpp of each size)
+#   2. compression at S/M/L: NeRV and D-NeRV (one fit per GPU 0-2), FFNeRV (one network per
+#      video, spread over 12 processes on GPUs 0-2 with torchrun), H.264/HEVC (CPU, at the
+#      nominal bpp of each size). Every fit has an epoch budget and a time limit
+#      (fit.max_time_s) that ends it cleanly if the budget would overrun.
 #   3. TSM on raw first (the test setting's shared fit), then on every decoded source as soon
 #      as it exists, both settings, several fits per GPU
-#   4. the compression table and RD plot, the TSM table and bar chart; logs in a tarball
+#   4. GPU 3, alone: benchmarks/dnerv_speed.py (S/M/L fp32/bf16; M bf16 with and without
+#      torch.compile and channels-last)
+#   5. the compression table and RD plot, the TSM table and bar chart; logs in a tarball
 #
 # Usage: OUT=/some/dir bash benchmarks/gpu_suite_builtin.sh     (TINY=1: CPU dry run)
 cd "$(dirname "$0")/.." || exit 1
 . benchmarks/gpu_common.sh
 if [ "$TINY" = 0 ]; then
-  NERV_EPOCHS=${NERV_EPOCHS:-150} DNERV_EPOCHS=${DNERV_EPOCHS:-100} FFNERV_EPOCHS=${FFNERV_EPOCHS:-300}
-  TSM_EPOCHS=${TSM_EPOCHS:-60} FFNERV_PROCS=${FFNERV_PROCS:-12} TSM_AMP=--amp
+  NERV_EPOCHS=${NERV_EPOCHS:-120} DNERV_EPOCHS=${DNERV_EPOCHS:-80} FFNERV_EPOCHS=${FFNERV_EPOCHS:-200}
+  TSM_EPOCHS=${TSM_EPOCHS:-60} FFNERV_PROCS=${FFNERV_PROCS:-12} FIT_SECONDS=${FIT_SECONDS:-230}
 else
-  NERV_EPOCHS=1 DNERV_EPOCHS=1 FFNERV_EPOCHS=1 TSM_EPOCHS=1 FFNERV_PROCS=2 TSM_AMP=
+  NERV_EPOCHS=1 DNERV_EPOCHS=1 FFNERV_EPOCHS=1 TSM_EPOCHS=1 FFNERV_PROCS=2 FIT_SECONDS=600
 fi
 DS=builtin
 TSM_WORK=$WORK/tsm_$DS
@@ -28,9 +31,9 @@ tsm() {  # GPU SOURCE: TSM on SOURCE, both settings
   local g=$1 src=$2
   log "start tsm $src"
   on_gpu "$g" timeout "$(limit 240)" python3 tools/train_tsm.py --data-root "$DATA/$DS" --source "$src" \
-    --setting both --config configs/tsm/tsm_r18_builtin.py --work-dir "$TSM_WORK" $TSM_AMP \
+    --setting both --config configs/tsm/tsm_r18_builtin.py --work-dir "$TSM_WORK" \
     --cfg-options train_cfg.max_epochs="$TSM_EPOCHS" train_cfg.val_interval=20 \
-    train_dataloader.num_workers=4 val_dataloader.num_workers=2 test_dataloader.num_workers=2 \
+    train_dataloader.num_workers=6 val_dataloader.num_workers=2 test_dataloader.num_workers=2 \
     > "$WORK/tsm_$src.log" 2>&1
   log "end tsm $src rc=$? $(grep -h -o '"top1": [0-9.]*' "$TSM_WORK"/*_"$src"/results.json 2>/dev/null | tr '\n' ' ')"
 }
@@ -39,21 +42,35 @@ tsm_when_ready() {  # GPU SOURCE: wait for the decoded source and the shared raw
 }
 
 # ---- TSM on raw: the fit that the test setting reuses for every source ----------------
-tsm 3 raw &
+tsm 0 raw &
 
 # ---- compression ---------------------------------------------------------------------
+g=0
 for size in S M L; do
-  compress 0 $DS nerv $size 330 fit.max_epochs=$NERV_EPOCHS fit.batch_size=32 fit.num_workers=4 &
+  compress $g $DS nerv $size 330 fit.max_epochs=$NERV_EPOCHS fit.max_time_s=$FIT_SECONDS \
+    fit.batch_size=32 fit.num_workers=4 &
+  # batches of 8 clips (64 frames): 28 steps an epoch on 1,792 frames instead of 7
+  compress $g $DS dnerv $size 360 fit.max_epochs=$DNERV_EPOCHS fit.max_time_s=$FIT_SECONDS \
+    fit.batch_size=8 fit.num_workers=6 &
+  g=$(( g + 1 ))
 done
-compress 1 $DS dnerv M 360 fit.max_epochs=$DNERV_EPOCHS fit.num_workers=6 &
-compress 2 $DS dnerv L 360 fit.max_epochs=$DNERV_EPOCHS fit.num_workers=6 &
-compress 3 $DS dnerv S 360 fit.max_epochs=$DNERV_EPOCHS fit.num_workers=6 &
+if [ "$TINY" = 0 ]; then
+  (
+    log "start speed"
+    on_gpu 3 timeout "$(limit 120)" python3 benchmarks/dnerv_speed.py --sizes S M L --dtypes float32 bfloat16 \
+      --repeats 3 --out "$OUT/dnerv_speed.json" > "$WORK/speed.log" 2>&1
+    log "end speed rc=$?"
+    on_gpu 3 timeout "$(limit 360)" python3 benchmarks/dnerv_speed.py --sizes M --dtypes bfloat16 \
+      --compile both --channels-last both --repeats 3 --out "$WORK/dnerv_speed_compile.json" > "$WORK/speed_compile.log" 2>&1
+    log "end speed compile rc=$?"
+  ) &
+fi
 # FFNeRV: one network per video (128); the budget of any size is below its smallest network
 # on 14-frame videos, so S, M and L would be the same network: fitted once, as M.
 (
   wd=$WORK/$DS/ffnerv_M
   log "start compress $DS ffnerv_M ($FFNERV_PROCS processes)"
-  timeout "$(limit 330)" python3 -m torch.distributed.run --nproc_per_node "$FFNERV_PROCS" --master_port 29517 \
+  CUDA_VISIBLE_DEVICES=0,1,2 timeout "$(limit 330)" python3 -m torch.distributed.run --nproc_per_node "$FFNERV_PROCS" --master_port 29517 \
     tools/compress_dataset.py --source-root "$DATA/$DS" --codec ffnerv --size M --work-dir "$wd" \
     --launcher pytorch --cfg-options workers=4 fit.max_epochs=$FFNERV_EPOCHS $TINY_ALL > "$wd.log" 2>&1
   rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress $DS ffnerv_M rc=$rc"
@@ -69,7 +86,7 @@ compress 3 $DS dnerv S 360 fit.max_epochs=$DNERV_EPOCHS fit.num_workers=6 &
 # ---- TSM on every decoded source, as it appears ---------------------------------------
 g=0
 for src in h264_S h264_M h264_L hevc_S hevc_M hevc_L nerv_S nerv_M nerv_L dnerv_S dnerv_M dnerv_L ffnerv_M; do
-  tsm_when_ready $(( g++ )) "$src" &
+  tsm_when_ready $(( g++ % 3 )) "$src" &
 done
 wait
 log "all jobs ended"
@@ -78,6 +95,12 @@ log "all jobs ended"
 python3 tools/report_compression.py "$OUT/compression.jsonl" --out "$OUT/rd_builtin.png" > "$OUT/compression_table.md" 2>&1
 python3 tools/gather_tsm_results.py --work-root "$TSM_WORK" --out "$OUT/tsm_builtin" > /dev/null 2>&1
 cat "$OUT/compression_table.md" "$OUT/tsm_builtin.md" 2>/dev/null
+python3 - "$OUT/dnerv_speed.json" "$WORK/dnerv_speed_compile.json" <<'PY' 2>/dev/null
+import json, sys  # the two speed runs in one file (rows of both; facts of the first)
+first, second = (json.load(open(p)) for p in sys.argv[1:])
+first["rows"] += second["rows"]
+json.dump(first, open(sys.argv[1], "w"), indent=2)
+PY
 tar czf "$OUT/logs.tgz" --exclude='*.pth' --exclude='*.mkv' --exclude='*.bits' --exclude='*.npz' \
   -C "$WORK" . 2>/dev/null
 log "done"

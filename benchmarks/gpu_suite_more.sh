@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# GPU session 2: speed, the D-NeRV ablation, the real UCF101 clips, multi-GPU fits and the
+# GPU session 2: the D-NeRV ablation, the real UCF101 clips, multi-GPU fits and the
 # inpainting benchmark, on one machine of several GPUs (4 planned; any number works).
 #
-#   GPU 0: benchmarks/dnerv_speed.py: S/M/L in fp32 and bf16, then M bf16 with and without
-#          torch.compile and channels-last
 #   GPU 1: UCF101 clips (6 videos, 84 frames at 256x320): NeRV, D-NeRV S/M/L, H.264/HEVC
 #          S/M/L (CPU); FFNeRV spread over 3 processes; D-NeRV under torchrun on GPUs 1+2
 #   GPU 2-3: the D-NeRV ablation on the built-in set at one network size (full, no SAF,
@@ -16,25 +14,12 @@ cd "$(dirname "$0")/.." || exit 1
 . benchmarks/gpu_common.sh
 if [ "$TINY" = 0 ]; then
   UCF_EPOCHS=${UCF_EPOCHS:-300} ABLATION_EPOCHS=${ABLATION_EPOCHS:-60} ABLATION_FC_DIM=${ABLATION_FC_DIM:-64}
-  INPAINT_EPOCHS=${INPAINT_EPOCHS:-200} SPEED="--repeats 3"
+  INPAINT_EPOCHS=${INPAINT_EPOCHS:-200}
 else
-  UCF_EPOCHS=1 ABLATION_EPOCHS=1 ABLATION_FC_DIM=4 INPAINT_EPOCHS=1 SPEED=""
+  UCF_EPOCHS=1 ABLATION_EPOCHS=1 ABLATION_FC_DIM=4 INPAINT_EPOCHS=1
 fi
 log "suite more: $NGPU GPU(s)"
 prepare_data builtin ucf101_mini hmdb51_mini
-
-# ---- speed -------------------------------------------------------------------------------
-if [ "$TINY" = 0 ]; then
-  (
-    log "start speed"
-    on_gpu 0 timeout "$(limit 170)" python3 benchmarks/dnerv_speed.py --sizes S M L --dtypes float32 bfloat16 \
-      $SPEED --out "$OUT/dnerv_speed.json" > "$WORK/speed.log" 2>&1
-    log "end speed rc=$?"
-    on_gpu 0 timeout "$(limit 330)" python3 benchmarks/dnerv_speed.py --sizes M --dtypes bfloat16 \
-      --compile both --channels-last both $SPEED --out "$WORK/dnerv_speed_compile.json" > "$WORK/speed_compile.log" 2>&1
-    log "end speed compile rc=$?"
-  ) &
-fi
 
 # ---- UCF101 clips ----------------------------------------------------------------------
 (
@@ -97,13 +82,6 @@ log "all jobs ended"
 python3 tools/report_compression.py "$OUT/compression.jsonl" --out "$OUT/rd_more.png" > "$OUT/compression_table.md" 2>&1
 cat "$OUT/compression_table.md"
 for ds in builtin ucf101_mini hmdb51_mini; do cat "$WORK/inpaint_$ds"/*.md 2>/dev/null; done
-# the two speed runs in one file (rows of both; facts of the first)
-python3 - "$OUT/dnerv_speed.json" "$WORK/dnerv_speed_compile.json" <<'PY' 2>/dev/null
-import json, sys
-first, second = (json.load(open(p)) for p in sys.argv[1:])
-first["rows"] += second["rows"]
-json.dump(first, open(sys.argv[1], "w"), indent=2)
-PY
 tar czf "$OUT/logs.tgz" --exclude='*.pth' --exclude='*.mkv' --exclude='*.bits' --exclude='*.npz' \
   --exclude='panels' -C "$WORK" . 2>/dev/null
 tar czf "$OUT/panels_builtin.tgz" -C "$WORK" inpaint_builtin/panels 2>/dev/null

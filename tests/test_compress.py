@@ -211,3 +211,14 @@ def test_torchrun_spreads_per_video_networks_over_processes(data_root, tmp_path)
         sum(json.loads(f.read_text())["seconds"] for f in fits))
     decoded = Source.open(data_root, "ffnerv_spread")
     assert [v.num_frames for v in decoded.videos] == [9, 8, 3]
+
+
+def test_fit_time_limit_ends_the_fit_cleanly(data_root, tmp_path):
+    """fit.max_time_s stops after the epoch that passes it; the result and record stay honest."""
+    work = tmp_path / "nerv"
+    assert run_tool(data_root, "nerv", work, "fit.max_epochs=50", "fit.max_time_s=0.001") == 0
+    record = json.loads((work / "fit" / "shared" / "fit.json").read_text())
+    assert record["epochs"] == 1 and record["epochs_planned"] == 50
+    results = json.loads((work / "results.json").read_text())
+    assert results["fit_epochs"] == {"planned": 50, "min": 1, "max": 1}
+    assert (work / "fit" / "shared" / "network_final.pth").is_file()

@@ -31,6 +31,13 @@ def _gaussian_kernel(channels: int, device, dtype) -> torch.Tensor:
 
 
 def _ssim_and_contrast(x, y, data_range):
+    # float32 with autocast off: under bf16/fp16 autocast the blurs would run in low
+    # precision, and var = E[x^2] - E[x]^2 cancels catastrophically (losses then diverge)
+    with torch.autocast(device_type=x.device.type, enabled=False):
+        return _ssim_and_contrast_fp32(x.float(), y.float(), data_range)
+
+
+def _ssim_and_contrast_fp32(x, y, data_range):
     channels = x.shape[1]
     kernel = _gaussian_kernel(channels, x.device, x.dtype)
 

@@ -100,7 +100,8 @@ def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
             checkpoint=dict(type="CheckpointHook", interval=fit.get("checkpoint_interval", 10),
                             max_keep_ckpts=2, save_last=True),
             sampler_seed=dict(type="DistSamplerSeedHook")),
-        custom_hooks=list(fit.get("custom_hooks", [])),
+        custom_hooks=list(fit.get("custom_hooks", [])) + (
+            [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []),
         env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
         launcher=cfg.get("launcher", "none"),
         randomness=dict(seed=cfg.get("seed", 0)),
@@ -123,9 +124,9 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
     if final.is_file():
         network = _fit_model_network(codec, job, cfg.fit.get("model", {}))
         network.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
-        record = fit_dir / "fit.json"
-        seconds = json.loads(record.read_text())["seconds"] if record.is_file() else 0.0
-        return network, {"reused": True, "seconds": seconds}
+        record_path = fit_dir / "fit.json"
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {"seconds": 0.0}
+        return network, {"reused": True, **record}
     apply_checkpoint_fix()
     runner = Runner.from_cfg(_runner_config(cfg, codec, job, fit_dir, dataset))
     start = time.time()
@@ -133,19 +134,21 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict):
     seconds = time.time() - start
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     network = model.network
+    record = dict(seconds=seconds, epochs=runner.epoch, epochs_planned=cfg.fit.max_epochs,
+                  device=device_name(), launcher_rank=launch_env()[0])
     if get_rank() == 0:
         buffer = io.BytesIO()
         torch.save(network.state_dict(), buffer)
         atomic_write_bytes(final, buffer.getvalue())
-        atomic_write_json(fit_dir / "fit.json", dict(seconds=seconds, epochs=cfg.fit.max_epochs,
-                                                     device=device_name(),
-                                                     launcher_rank=launch_env()[0]))
-    return network, {"reused": False, "seconds": seconds}
+        atomic_write_json(fit_dir / "fit.json", record)
+    return network, {"reused": False, **record}
 
 
 def fit_networks(cfg, codec, jobs, work_dir: Path, dataset_of, spread: bool = False
-                 ) -> tuple[list, float]:
-    """Fit every job; return its networks (on the CPU) and the fit seconds summed over jobs.
+                 ) -> tuple[list, dict]:
+    """Fit every job; return its networks (on the CPU) and ``{"seconds", "epochs"}``: the
+    fit seconds summed over jobs and the epochs each job ran (fewer than planned when
+    ``fit.max_time_s`` ended it).
 
     By default each job is fitted in turn, data-parallel over the launcher's processes
     (DDP) when there are several. With ``spread`` (per-video codecs under ``torchrun``) the
@@ -169,13 +172,14 @@ def fit_networks(cfg, codec, jobs, work_dir: Path, dataset_of, spread: bool = Fa
         start_distributed(cfg.launcher, cpu_only=True)  # a barrier; processes may share GPUs
         barrier()
         if rank != 0:
-            return [], 0.0
-    networks, seconds = [], 0.0
+            return [], {}
+    networks, seconds, epochs = [], 0.0, []
     for job in jobs:
         network, info = fit_job(fit_cfg, codec, job, work_dir, dataset_of(job))
         seconds += info["seconds"]
+        epochs.append(info.get("epochs"))
         networks.append(network.cpu())
-    return networks, seconds
+    return networks, dict(seconds=seconds, epochs=epochs)
 
 
 def _fit_model_network(codec, job, model_kwargs: dict | None = None):
@@ -273,7 +277,11 @@ def compress_source(cfg) -> dict:
             return dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
                         videos=job.videos, **prep.dataset_args)
 
-        networks, fit_seconds = fit_networks(cfg, codec, jobs, work_dir, dataset_of, spread)
+        networks, fitted = fit_networks(cfg, codec, jobs, work_dir, dataset_of, spread)
+        fit_seconds = fitted.get("seconds", 0.0)
+        epochs = [e for e in fitted.get("epochs", []) if e is not None]
+        if epochs:
+            info.update(fit_epochs=dict(planned=cfg.fit.max_epochs, min=min(epochs), max=max(epochs)))
         if rank == 0:
             bitstream, decoded_networks = codec.compress(networks, jobs, layout, prep.header,
                                                          prep.chunks)

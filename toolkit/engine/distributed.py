@@ -39,6 +39,12 @@ def start_distributed(launcher: str, cpu_only: bool = False) -> None:
 
 
 def use_local_gpu(local_rank: int) -> None:
-    """Make this process's default CUDA device its own GPU (round robin over the host's)."""
+    """Make this process's default CUDA device its own GPU (round robin over the host's).
+
+    With more processes than GPUs, LOCAL_RANK is set to that GPU's index too: mmengine's
+    logger looks LOCAL_RANK up among the visible devices and fails past their number.
+    """
     if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank % torch.cuda.device_count())
+        device = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(device)
+        os.environ["LOCAL_RANK"] = str(device)

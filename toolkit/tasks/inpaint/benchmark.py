@@ -202,11 +202,9 @@ def fit_networks(model: InpaintModel, run: RunContext) -> list[FittedJob]:
             dataset.update(keyframes=str(keyframes), clip_len=model.codec.clip_len)
             context = {"keyframes": _keyframe_arrays(keyframes)}
         network, info = fit_job(run.fit_cfg(model), model.codec, job, model_dir, dataset)
-        fit_json = model_dir / "fit" / job.name / "fit.json"
-        seconds = json.loads(fit_json.read_text())["seconds"] if fit_json.is_file() else None
         fitted.append(FittedJob(job, network.cpu(), context, dict(
-            job=job.name, reused=info["reused"], fit_seconds=seconds,
-            parameters=sum(p.numel() for p in network.parameters()))))
+            job=job.name, reused=info["reused"], fit_seconds=info.get("seconds"),
+            epochs=info.get("epochs"), parameters=sum(p.numel() for p in network.parameters()))))
     return fitted
 
 

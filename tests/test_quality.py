@@ -1,0 +1,25 @@
+"""Quality measures under mixed precision: losses must not change with autocast."""
+
+from __future__ import annotations
+
+import torch
+
+from toolkit.quality import ms_ssim, reconstruction_loss, ssim
+
+
+def test_ssim_and_loss_are_float32_under_bf16_autocast():
+    """Under autocast the SSIM blurs would run in bf16, where E[x^2] - E[x]^2 cancels
+    catastrophically; the measures switch autocast off, so values and gradients match fp32."""
+    torch.manual_seed(0)
+    target = torch.rand(4, 3, 32, 40)
+    pred = (target + 0.05 * torch.randn_like(target)).clamp(0, 1).requires_grad_()
+    reference = reconstruction_loss(pred, target, l1=0.7, ssim_weight=0.3)
+    (reference_grad,) = torch.autograd.grad(reference, pred)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = reconstruction_loss(pred, target, l1=0.7, ssim_weight=0.3)
+        assert torch.equal(ssim(pred, target), ssim(pred.detach(), target))
+        assert ms_ssim(pred, target).dtype == torch.float32
+    (mixed_grad,) = torch.autograd.grad(mixed, pred)
+    assert mixed.dtype == torch.float32
+    assert torch.allclose(mixed, reference, atol=1e-6)
+    assert torch.allclose(mixed_grad, reference_grad, atol=1e-7)

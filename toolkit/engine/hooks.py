@@ -1,0 +1,38 @@
+"""Runner hooks of the fitting stage."""
+
+from __future__ import annotations
+
+import time
+
+from mmengine.hooks import Hook
+
+from toolkit.registry import HOOKS
+
+
+@HOOKS.register_module()
+class FitTimeLimit(Hook):
+    """End a fit at the first epoch boundary after ``seconds`` of training.
+
+    For runs that must finish inside a fixed time (a lent GPU, a queue slot): the fit stops
+    cleanly, its network is kept as the fit's result, and ``fit.json`` records the epochs
+    it ran, so a result is never lost to a kill. The learning-rate schedule is then not
+    completed.
+    """
+
+    priority = "LOWEST"
+
+    def __init__(self, seconds: float):
+        if seconds <= 0:
+            raise ValueError(f"FitTimeLimit needs seconds > 0, got {seconds}")
+        self.seconds = seconds
+        self.start = None
+
+    def before_train(self, runner) -> None:
+        self.start = time.time()
+
+    def after_train_epoch(self, runner) -> None:
+        done = runner.epoch + 1  # the loop counts this epoch after its hooks
+        if time.time() - self.start >= self.seconds and done < runner.max_epochs:
+            runner.logger.warning(f"fit time limit of {self.seconds:.0f} s reached: stopping after "
+                                  f"epoch {done} of {runner.max_epochs}")
+            runner.train_loop.stop_training = True
