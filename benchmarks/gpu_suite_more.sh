@@ -4,8 +4,8 @@
 #
 #   GPU 1: UCF101 clips (6 videos, 84 frames at 256x320): NeRV, D-NeRV S/M/L, H.264/HEVC
 #          S/M/L (CPU); FFNeRV spread over 3 processes; D-NeRV under torchrun on GPUs 1+2
-#   GPU 2-3: the D-NeRV ablation on the built-in set at one network size (full, no SAF,
-#          no GTMLP, no flow; same width and epochs)
+#   GPU 2-3: the D-NeRV ablation on the built-in set at size M (full, no SAF, no GTMLP,
+#          no flow; the same width, fc_dim 4 as the M budget gives, and the same epochs)
 #   all: inpainting (NeRV, NeRV*, D-NeRV, FFNeRV) on the built-in set and the UCF101 and
 #          HMDB51 clips, one process per model, then one run that scores them together
 #
@@ -13,10 +13,10 @@
 cd "$(dirname "$0")/.." || exit 1
 . benchmarks/gpu_common.sh
 if [ "$TINY" = 0 ]; then
-  UCF_EPOCHS=${UCF_EPOCHS:-300} ABLATION_EPOCHS=${ABLATION_EPOCHS:-60} ABLATION_FC_DIM=${ABLATION_FC_DIM:-64}
-  INPAINT_EPOCHS=${INPAINT_EPOCHS:-200}
+  UCF_EPOCHS=${UCF_EPOCHS:-300} ABLATION_EPOCHS=${ABLATION_EPOCHS:-40} INPAINT_EPOCHS=${INPAINT_EPOCHS:-100}
+  FIT_SECONDS=${FIT_SECONDS:-150}
 else
-  UCF_EPOCHS=1 ABLATION_EPOCHS=1 ABLATION_FC_DIM=4 INPAINT_EPOCHS=1
+  UCF_EPOCHS=1 ABLATION_EPOCHS=1 INPAINT_EPOCHS=1 FIT_SECONDS=600
 fi
 log "suite more: $NGPU GPU(s)"
 prepare_data builtin ucf101_mini hmdb51_mini
@@ -26,14 +26,14 @@ prepare_data builtin ucf101_mini hmdb51_mini
   # NeRV and FFNeRV: the budget of any size is below the smallest network on 84 frames, so
   # S, M and L would be the same network: fitted once, as M. D-NeRV's sizes differ by their
   # keyframes. Classical codecs at the nominal bpp of each size.
-  compress 1 ucf101_mini nerv M 240 fit.max_epochs=$UCF_EPOCHS &
-  for size in S M L; do compress 1 ucf101_mini dnerv $size 240 fit.max_epochs=$UCF_EPOCHS & done
+  compress 1 ucf101_mini nerv M 240 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS &
+  for size in S M L; do compress 1 ucf101_mini dnerv $size 240 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS & done
   for size in S M L; do compress 1 ucf101_mini h264 $size 90 match_bpp_of=[]; compress 1 ucf101_mini hevc $size 90 match_bpp_of=[]; done &
   wd=$WORK/ucf101_mini/ffnerv_M
   log "start compress ucf101_mini ffnerv_M (torchrun, 3 processes)"
   CUDA_VISIBLE_DEVICES=1 timeout "$(limit 240)" python3 -m torch.distributed.run --nproc_per_node 3 --master_port 29521 \
     tools/compress_dataset.py --source-root "$DATA/ucf101_mini" --codec ffnerv --size M --work-dir "$wd" \
-    --launcher pytorch --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS $TINY_ALL > "$wd.log" 2>&1
+    --launcher pytorch --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS $TINY_ALL > "$wd.log" 2>&1
   rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress ucf101_mini ffnerv_M rc=$rc"
   wait
 ) &
@@ -43,14 +43,15 @@ prepare_data builtin ucf101_mini hmdb51_mini
   CUDA_VISIBLE_DEVICES=$(( 1 % NGPU )),$(( 2 % NGPU )) timeout "$(limit 240)" python3 -m torch.distributed.run \
     --nproc_per_node $(( NGPU > 1 ? 2 : 1 )) --master_port 29523 tools/compress_dataset.py \
     --source-root "$DATA/ucf101_mini" --codec dnerv --size M --work-dir "$wd" --launcher pytorch \
-    --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS output=dnerv_M_ddp $TINY_ALL > "$wd.log" 2>&1
+    --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS output=dnerv_M_ddp $TINY_ALL > "$wd.log" 2>&1
   rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress ucf101_mini dnerv_M_ddp rc=$rc"
 ) &
 
 # ---- D-NeRV ablation on the built-in set -----------------------------------------------
 ablation() {  # GPU NAME SWITCH
-  compress "$1" builtin dnerv M 330 codec.network.fc_dim=$ABLATION_FC_DIM fit.max_epochs=$ABLATION_EPOCHS \
-    fit.num_workers=6 output=dnerv_fc${ABLATION_FC_DIM}_$2 ${3:+codec.network.$3=False}
+  compress "$1" builtin dnerv M 330 codec.network.fc_dim=4 fit.max_epochs=$ABLATION_EPOCHS \
+    fit.max_time_s=$(( 2 * FIT_SECONDS )) fit.batch_size=8 fit.num_workers=6 output=dnerv_M_$2 \
+    ${3:+codec.network.$3=False}
 }
 ablation 2 full &
 ablation 2 no_saf use_saf &
@@ -63,7 +64,7 @@ inpaint() {  # DATASET GPU_OFFSET [cfg options...]: one process per model, then 
   local wd=$WORK/inpaint_$ds
   for m in nerv nerv_shared dnerv ffnerv; do
     log "start inpaint $ds $m"
-    on_gpu $(( g + k++ )) timeout "$(limit 420)" python3 tools/inpaint_eval.py --source-root "$DATA/$ds" \
+    on_gpu $(( g + k++ )) timeout "$(limit 300)" python3 tools/inpaint_eval.py --source-root "$DATA/$ds" \
       --models $m --work-dir "$wd" --cfg-options fit.max_epochs=$INPAINT_EPOCHS "$@" > "$WORK/inpaint_${ds}_$m.log" 2>&1 &
   done
   wait

@@ -233,8 +233,9 @@ def compress_source(cfg) -> dict:
     """Run the compression stage described by ``cfg`` (see configs/compress/)."""
     from mmengine.dist import get_rank
 
-    from toolkit.engine.distributed import launch_env, start_distributed
+    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env, start_distributed
 
+    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
     data_root = Path(cfg.data_root)
     source = Source.open(data_root, cfg.source)
     codec = build_codec(cfg.codec)

@@ -38,13 +38,18 @@ def start_distributed(launcher: str, cpu_only: bool = False) -> None:
                            f"use --launcher pytorch (torchrun) on CPU-only hosts")
 
 
-def use_local_gpu(local_rank: int) -> None:
-    """Make this process's default CUDA device its own GPU (round robin over the host's).
+def fit_local_rank_to_gpus() -> None:
+    """With more torchrun processes than GPUs, map LOCAL_RANK onto the GPUs (round robin).
 
-    With more processes than GPUs, LOCAL_RANK is set to that GPU's index too: mmengine's
-    logger looks LOCAL_RANK up among the visible devices and fails past their number.
+    mmengine's logger looks LOCAL_RANK up among the visible devices and fails past their
+    number, so this must run before anything logs through mmengine.
     """
+    local_rank = os.environ.get("LOCAL_RANK")
+    if local_rank is not None and torch.cuda.is_available():
+        os.environ["LOCAL_RANK"] = str(int(local_rank) % torch.cuda.device_count())
+
+
+def use_local_gpu(local_rank: int) -> None:
+    """Make this process's default CUDA device its own GPU (round robin over the host's)."""
     if torch.cuda.is_available():
-        device = local_rank % torch.cuda.device_count()
-        torch.cuda.set_device(device)
-        os.environ["LOCAL_RANK"] = str(device)
+        torch.cuda.set_device(local_rank % torch.cuda.device_count())
