@@ -21,3 +21,18 @@ def test_local_rank_is_left_alone_without_gpus(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "7")
     distributed.fit_local_rank_to_gpus()
     assert distributed.launch_env()[1] == 7
+
+
+def test_legacy_local_rank_argument_reaches_the_environment(monkeypatch):
+    """torch.distributed.launch passes --local-rank; mmengine reads LOCAL_RANK."""
+    import argparse
+
+    from toolkit.engine.config import add_runner_arguments, parse_runner_args
+
+    parser = argparse.ArgumentParser()
+    add_runner_arguments(parser, "fit.max_epochs=5")
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    args = parse_runner_args(parser, ["--local_rank", "3", "--launcher", "pytorch",
+                                      "--cfg-options", "fit.max_epochs=5"])
+    assert args.cfg_options == {"fit.max_epochs": 5} and args.launcher == "pytorch"
+    assert distributed.launch_env()[1] == 3

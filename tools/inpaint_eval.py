@@ -26,11 +26,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mmengine.config import DictAction  # noqa: E402
 
 import toolkit  # noqa: E402,F401  (applies the upstream fixes)
 from toolkit.data.source import SourceError  # noqa: E402
-from toolkit.engine.config import ConfigError, find_config, load_config  # noqa: E402
+from toolkit.engine.config import (ConfigError, add_runner_arguments, find_config,  # noqa: E402
+                                   load_config, parse_runner_args)
 from toolkit.tasks.inpaint.masks import MaskError  # noqa: E402
 
 
@@ -44,11 +44,8 @@ def parse_args(argv=None):
     parser.add_argument("--source", help="source to inpaint (default raw)")
     parser.add_argument("--work-dir", help="where masks, fits, results and panels go")
     parser.add_argument("--resume", action="store_true", help="resume interrupted fits")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
-                        help="override config entries, e.g. fit.max_epochs=50 masks.per_frame=False")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
-    parser.add_argument("--local_rank", "--local-rank", type=int, default=0)
-    return parser.parse_args(argv)
+    add_runner_arguments(parser, "fit.max_epochs=50 masks.per_frame=False")
+    return parse_runner_args(parser, argv)
 
 
 def build_config(args):

@@ -20,16 +20,15 @@ fit_<source>/ (checkpoints, logs), train_<source>/results.json, test_<source>/re
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
 
 from toolkit.data.source import SourceError  # noqa: E402
+from toolkit.engine.config import add_runner_arguments, parse_runner_args  # noqa: E402
 from toolkit.tasks.action import (SETTING_CHOICES, ActionError, RunOptions,  # noqa: E402
                                   default_work_root, run)
 
@@ -55,14 +54,8 @@ def parse_args(argv=None):
     parser.add_argument("--amp", action="store_true", help="automatic mixed precision (GPU)")
     parser.add_argument("--auto-scale-lr", action="store_true",
                         help="scale the lr by the real batch size (config's auto_scale_lr)")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
-                        help="override config settings, key=value (e.g. train_cfg.max_epochs=5)")
-    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
-                        help="job launcher (pytorch under torchrun)")
-    parser.add_argument("--local-rank", "--local_rank", type=int, default=0)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    return args
+    add_runner_arguments(parser, "train_cfg.max_epochs=5")
+    return parse_runner_args(parser, argv)
 
 
 def _percent(value) -> str:

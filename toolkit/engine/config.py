@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -40,3 +42,22 @@ def load_config(path, overrides: dict | None = None, extra_keys: tuple[str, ...]
     if overrides:
         cfg.merge_from_dict(overrides)
     return cfg
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> None:
+    """``--cfg-options``, ``--launcher`` and ``--local-rank``: the tools that run Runners."""
+    from mmengine.config import DictAction
+
+    parser.add_argument("--cfg-options", nargs="+", action=DictAction, default={},
+                        help=f"override config entries, key=value (e.g. {cfg_example})")
+    parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
+                        help="job launcher (pytorch under torchrun)")
+    parser.add_argument("--local-rank", "--local_rank", type=int, default=0,
+                        help="set by torch.distributed.launch (torchrun sets LOCAL_RANK instead)")
+
+
+def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Parse; the legacy launcher's ``--local-rank`` becomes LOCAL_RANK, which mmengine reads."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args

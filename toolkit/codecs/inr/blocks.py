@@ -68,8 +68,7 @@ def backward_warp_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     precision (bf16 steps near 1.0 are wider than a pixel at 256 px), so warping is kept
     in float32 whatever the surrounding precision.
     """
-    with torch.autocast(device_type=image.device.type, enabled=False):
-        return backward_warp(image.float(), flow.float())
+    return backward_warp_frames_fp32(image, flow[:, None])[:, 0]
 
 
 def backward_warp_frames_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
