@@ -167,6 +167,23 @@ def test_parallel_workers_match_serial(videos):
     assert parallel.chunks == serial.chunks and parallel.header == serial.header
 
 
+def test_a_dead_encoder_process_is_replaced_and_the_set_encoded_again(videos):
+    """A worker that dies (as libx265 once did) breaks the pool: the set is encoded again in
+    new processes, with the same bytes as an undisturbed run."""
+    import concurrent.futures.process
+    import os
+
+    codec = ClassicalCodec(EncoderSettings("hevc"))
+    serial, _ = codec.compress(videos, FPS, crf=28)
+    with codec._executor(2) as pool:
+        with pytest.raises(concurrent.futures.process.BrokenProcessPool):
+            pool.submit(os._exit, 1).result()
+        with pytest.warns(RuntimeWarning, match="encoder process died"):
+            again = codec._encode_set(videos, FPS, 28.0, pool, 2)
+        assert again.chunks == serial.chunks
+        assert codec._encode_set(videos, FPS, 28.0, pool, 2).chunks == serial.chunks
+
+
 @pytest.mark.parametrize("codec", CODECS)
 def test_yuv444_accepts_odd_sizes(codec):
     video = moving_video(num_frames=2, height=33, width=65)

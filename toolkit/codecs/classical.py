@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import tempfile
 import time
+import warnings
 from types import MappingProxyType
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -279,7 +280,7 @@ def _encode_job(job: tuple[np.ndarray, float, EncoderSettings, float]) -> bytes:
     return encode_video(*job)
 
 
-def _ordered_bounded_map(executor: concurrent.futures.Executor, function: Callable,
+def _ordered_bounded_map(executor: "_InlineExecutor | _WorkerPool", function: Callable,
                          items: Iterable, max_in_flight: int) -> Iterator:
     """Like ``executor.map`` but with at most ``max_in_flight`` pending items.
 
@@ -386,24 +387,24 @@ class ClassicalCodec:
         return 23.0 if self.name == "h264" else 28.0  # the encoders' defaults
 
     @staticmethod
-    def _executor(workers: int) -> concurrent.futures.Executor:
-        if workers == 1:
-            return _InlineExecutor()
-        # spawn: safe when the parent holds threads (torch, CUDA); fork is not.
-        return concurrent.futures.ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+    def _executor(workers: int) -> "_InlineExecutor | _WorkerPool":
+        return _InlineExecutor() if workers == 1 else _WorkerPool(workers)
 
     def _encode_set(self, videos: Sequence[np.ndarray], fps: float, crf: float,
-                    executor: concurrent.futures.Executor, workers: int) -> Bitstream:
-        shapes = []
-
-        def jobs():
-            for video in videos:
-                _check_frames(video, self.settings)
-                shapes.append(video.shape[:3])
-                yield video, fps, self.settings, crf
-
-        streams = list(_ordered_bounded_map(executor, _encode_job, jobs(), 2 * workers))
+                    executor: "_InlineExecutor | _WorkerPool", workers: int) -> Bitstream:
+        for video in videos:
+            _check_frames(video, self.settings)
+        shapes = [video.shape[:3] for video in videos]
+        jobs = [(video, fps, self.settings, crf) for video in videos]
+        try:
+            streams = list(_ordered_bounded_map(executor, _encode_job, jobs, 2 * workers))
+        except concurrent.futures.process.BrokenProcessPool:
+            # Seen once: libx265 of PyAV's wheel died in a worker (a near-null write, not
+            # reproducible). Encoding is deterministic, so the set is encoded again, once.
+            warnings.warn("an encoder process died; encoding this set again in new processes",
+                          RuntimeWarning, stacklevel=2)
+            executor.restart()
+            streams = list(_ordered_bounded_map(executor, _encode_job, jobs, 2 * workers))
         header = {
             "codec": self.name, "settings": self.settings.to_dict(), "crf": crf, "fps": fps,
             "videos": [{"num_frames": t, "height": h, "width": w} for t, h, w in shapes],
@@ -427,6 +428,9 @@ def build_hevc_codec(**settings) -> ClassicalCodec:
 class _InlineExecutor(concurrent.futures.Executor):
     """Runs submitted calls at once in this process (``workers=1``)."""
 
+    def restart(self) -> None:
+        """Nothing to replace: no worker processes."""
+
     def submit(self, function, /, *args, **kwargs):
         future = concurrent.futures.Future()
         try:
@@ -434,6 +438,34 @@ class _InlineExecutor(concurrent.futures.Executor):
         except BaseException as error:  # re-raised by Future.result()
             future.set_exception(error)
         return future
+
+
+class _WorkerPool:
+    """``workers`` spawned processes; :meth:`restart` replaces them after one has died.
+
+    spawn, not fork: safe when the parent holds threads (torch, CUDA).
+    """
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self._pool = self._start()
+
+    def _start(self) -> concurrent.futures.ProcessPoolExecutor:
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, function, /, *args, **kwargs) -> concurrent.futures.Future:
+        return self._pool.submit(function, *args, **kwargs)
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._start()
+
+    def __enter__(self) -> "_WorkerPool":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _total_pixels(header: dict) -> int:
