@@ -5,10 +5,15 @@ compile setting: one training step (forward, MSE+SSIM loss, backward, AdamW) on 
 of clips, and decoding (forward only, no keyframe decoding) on a batch of clips. Timed
 with CUDA events after warm-up (compilation happens there), median of repeats, on random
 data (not zeros). Prints a table and writes JSON; decoding with keyframe decoding is
-measured on real bitstreams by tools/compress_dataset.py (decode_throughput).
+measured on real bitstreams by tools/compress_dataset.py (decode_throughput), and here
+with ``--keyframes-from``: the keyframes of a prepared source are coded as D-NeRV codes
+them (HEVC intra, 60 % of the size's nominal bits) and their decoding on the CPU is timed
+and added to the network's decoding time. ``--profile`` writes per-operator GPU time
+tables (torch.profiler) of one training step and one decoding pass per configuration.
 
     python benchmarks/dnerv_speed.py --sizes S M L --dtypes float32 bfloat16 --out speed.json
     python benchmarks/dnerv_speed.py --sizes M --dtypes bfloat16 --compile both --channels-last both
+    python benchmarks/dnerv_speed.py --sizes M --dtypes bfloat16 --profile prof/ --keyframes-from data/builtin/raw
 """
 
 from __future__ import annotations
@@ -18,18 +23,21 @@ import itertools
 import json
 import statistics
 import sys
+import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.codecs.inr.dnerv import DNeRV  # noqa: E402
+from toolkit.codecs.inr.dnerv import DNeRV, keyframe_indices, round_up  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters  # noqa: E402
 from toolkit.quality import reconstruction_loss  # noqa: E402
 from toolkit.runinfo import run_facts  # noqa: E402
 
 FC_DIM = {"S": 198, "M": 281, "L": 361}
+NOMINAL_BPP = {"S": 0.056, "M": 0.067, "L": 0.081}  # configs/compress/_base_/runtime.py
+KEYFRAME_SHARE = 0.6  # DNeRVCodec's default
 
 
 def timed(fn, repeats: int, warmup: int) -> float:
@@ -47,10 +55,26 @@ def timed(fn, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
+def profile_tables(steps: dict, path: Path, rows: int = 40) -> None:
+    """Per-operator GPU time of each named step (run once) into a text file."""
+    from torch.profiler import ProfilerActivity, profile
+
+    parts = []
+    for name, fn in steps.items():
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            fn()
+            torch.cuda.synchronize()
+        table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=rows)
+        parts.append(f"==== {name} ====\n{table}\n")
+    path.write_text("\n".join(parts))
+
+
 def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, clips: int,
-          repeats: int, warmup: int, compile_mode: str):
+          repeats: int, warmup: int, compile_mode: str, width_multiple: int = 1,
+          profile_dir: Path | None = None):
     device = "cuda"
-    net = DNeRV(256, 320, FC_DIM[size]).to(device)
+    fc_dim = round_up(FC_DIM[size], width_multiple)
+    net = DNeRV(256, 320, fc_dim, width_multiple=width_multiple).to(device)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     params = count_parameters(net)
@@ -78,10 +102,40 @@ def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, cl
     decode_s = timed(decode, repeats, warmup + (2 if compiled else 0))
     memory = torch.cuda.max_memory_allocated() / 2**30
     torch.cuda.reset_peak_memory_stats()
-    return dict(size=size, fc_dim=FC_DIM[size], parameters=params, dtype=str(dtype).split(".")[-1],
-                compiled=compiled, compile_mode=compile_mode if compiled else None,
-                channels_last=channels_last, clips_per_batch=clips, train_fps=frames / train_s,
-                decode_fps=frames / decode_s, peak_memory_gib=memory)
+    row = dict(size=size, fc_dim=fc_dim, width_multiple=width_multiple, parameters=params,
+               dtype=str(dtype).split(".")[-1], compiled=compiled,
+               compile_mode=compile_mode if compiled else None, channels_last=channels_last,
+               clips_per_batch=clips, train_fps=frames / train_s, decode_fps=frames / decode_s,
+               peak_memory_gib=memory)
+    if profile_dir is not None:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        name = "_".join(str(row[k]) for k in ("size", "dtype", "compiled", "channels_last",
+                                              "width_multiple", "clips_per_batch"))
+        profile_tables(dict(train_step=train_step, decode=decode), profile_dir / f"profile_{name}.txt")
+    return row
+
+
+def keyframe_decode_seconds(source_root: Path, size: str, repeats: int, clip_len: int = 8) -> dict:
+    """Code the keyframes of a prepared source as D-NeRV does; time decoding them (CPU)."""
+    from toolkit.codecs.inr.codec import DNeRVCodec
+    from toolkit.data.source import Source
+
+    source = Source(source_root)
+    codec = DNeRVCodec(clip_len=clip_len)
+    videos = list(range(len(source.videos)))
+    budget_bits = KEYFRAME_SHARE * NOMINAL_BPP[size] * source.num_pixels
+    coded, _, _ = codec.code_keyframes(source, videos, budget_bits, workers=4)
+    keyframes = sum(len(keyframe_indices(v.num_frames, clip_len)) for v in source.videos)
+    seconds = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        list(codec.keyframe_codec().decompress(coded))
+        seconds.append(time.perf_counter() - begin)
+    bits = 8 * sum(len(c) for c in coded.chunks.values())
+    return dict(source=str(source_root), frames=source.num_frames, keyframes=keyframes,
+                keyframe_bpp=bits / (keyframes * source.height * source.width),
+                seconds_per_keyframe=statistics.median(seconds) / keyframes,
+                keyframes_per_frame=keyframes / source.num_frames, decoder_threads=1)
 
 
 def main(argv=None) -> int:
@@ -94,7 +148,15 @@ def main(argv=None) -> int:
                         help="torch.compile mode (default, max-autotune-no-cudagraphs, ...)")
     parser.add_argument("--channels-last", choices=["no", "yes", "both"], default="no",
                         help="convolutions in channels-last memory format: not, only, or both ways")
+    parser.add_argument("--width-multiple", type=int, nargs="+", default=[1],
+                        help="round the widths (fc_dim included) up to a multiple of this; "
+                             "1 = the paper's widths (several values: each is measured)")
     parser.add_argument("--clips", type=int, default=32, help="clips of 8 frames per batch")
+    parser.add_argument("--profile", type=Path, metavar="DIR",
+                        help="write per-operator GPU time tables of each configuration here")
+    parser.add_argument("--keyframes-from", type=Path, metavar="SOURCE",
+                        help="a prepared source (e.g. data/builtin/raw) whose keyframes are coded "
+                             "and decoded on the CPU to report decoding with keyframe decoding")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--out", type=Path)
@@ -102,22 +164,35 @@ def main(argv=None) -> int:
     if not torch.cuda.is_available():
         print("error: this benchmark needs a CUDA GPU", file=sys.stderr)
         return 2
+    if args.keyframes_from is not None and not (args.keyframes_from / "manifest.json").is_file():
+        print(f"error: --keyframes-from {args.keyframes_from} is not a prepared source "
+              f"(no manifest.json); make one with tools/prepare_dataset.py", file=sys.stderr)
+        return 2
     torch.backends.cudnn.benchmark = True
     ways = dict(no=[False], yes=[True], both=[False, True])
-    rows = []
+    rows, keyframes = [], {}
     for size in args.sizes:
-        for name in args.dtypes:
+        if args.keyframes_from is not None:
+            keyframes[size] = keyframe_decode_seconds(args.keyframes_from, size, args.repeats)
+        for name, multiple in itertools.product(args.dtypes, args.width_multiple):
             for compiled, channels_last in itertools.product(ways[args.compile], ways[args.channels_last]):
                 row = bench(size, getattr(torch, name), compiled, channels_last, args.clips,
-                            args.repeats, args.warmup, args.compile_mode)
+                            args.repeats, args.warmup, args.compile_mode, multiple, args.profile)
+                if size in keyframes:
+                    k = keyframes[size]
+                    seconds_per_frame = 1 / row["decode_fps"] + k["keyframes_per_frame"] * k["seconds_per_keyframe"]
+                    row["decode_fps_with_keyframes"] = 1 / seconds_per_frame
                 rows.append(row)
-                print(f"{size} {row['parameters'] / 1e6:5.1f}M {row['dtype']:>8} "
+                with_keys = (f" ({row['decode_fps_with_keyframes']:.0f} with keyframes)"
+                             if "decode_fps_with_keyframes" in row else "")
+                print(f"{size} {row['parameters'] / 1e6:5.1f}M {row['dtype']:>8} x{multiple} "
                       f"compile={compiled!s:5} channels_last={channels_last!s:5} "
                       f"train {row['train_fps']:8.0f} fps  "
-                      f"decode {row['decode_fps']:8.0f} fps  peak {row['peak_memory_gib']:.1f} GiB",
-                      flush=True)
+                      f"decode {row['decode_fps']:8.0f} fps{with_keys}  "
+                      f"peak {row['peak_memory_gib']:.1f} GiB", flush=True)
                 if args.out:
-                    args.out.write_text(json.dumps(dict(rows=rows, **run_facts()), indent=2))
+                    args.out.write_text(json.dumps(dict(rows=rows, keyframe_decoding=keyframes,
+                                                        **run_facts()), indent=2))
     return 0
 
 

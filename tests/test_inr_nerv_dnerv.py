@@ -305,3 +305,17 @@ def test_dnerv_paper_parameter_counts(fc_dim, millions):
     count = meta_params(lambda: DNeRV(256, 320, fc_dim))
     print(f"D-NeRV fc_dim={fc_dim}: {count / 1e6:.2f}M (paper {millions}M)")
     assert abs(count / 1e6 - millions) / millions < 0.05
+
+
+def test_dnerv_width_multiple_rounds_every_decoder_width():
+    paper = meta_params(lambda: DNeRV(256, 320, 281))
+    with torch.device("meta"):
+        rounded = DNeRV(256, 320, 288, width_multiple=8)
+    assert rounded.block_widths == (576, 288, 144, 72, 40)
+    convs = [m for m in rounded.modules() if isinstance(m, nn.Conv2d)]
+    heads = [*rounded.flow_heads.values(), rounded.rgb_head]
+    assert all(head[0].out_channels % 8 == 0 for head in heads)
+    assert all(c.out_channels % 8 == 0 for c in convs if c.out_channels > 4)
+    assert 1.0 < count_parameters(rounded) / paper < 1.06
+    with pytest.raises(ValueError, match="width_multiple"):
+        DNeRV(H, W, FC, width_multiple=0)

@@ -30,7 +30,13 @@ def _sort_key(row):
 
 
 def curve_label(row: dict) -> str:
-    """A curve per codec variant: the source name without its size (nerv_M_ddp -> nerv_ddp)."""
+    """A curve per codec variant: the source name without its size (nerv_M_ddp -> nerv_ddp).
+
+    Classical codecs run at the bpp of INR sources (named ``<codec>_at_<INR source>``) form
+    one curve per codec, ``<codec> at INR bpp``, whichever INR set each point.
+    """
+    if "_at_" in row["source"]:
+        return f"{row['source'].split('_at_')[0]} at INR bpp"
     return row["source"].replace(f"_{row.get('size')}", "", 1)
 
 

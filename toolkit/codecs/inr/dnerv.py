@@ -85,21 +85,34 @@ def content_time_weights(num_frames: int) -> torch.Tensor:
     return positions.clamp(0.0, 1.0)
 
 
-def dnerv_block_widths(fc_dim: int, num_blocks: int, min_width: int = 32) -> tuple[int, ...]:
-    """Decoder block output widths: 2 * fc_dim, then max(round(C / 2), min_width)."""
+def round_up(width: int, multiple: int) -> int:
+    """``width`` rounded up to a multiple of ``multiple`` (1 leaves it as is)."""
+    return -(-width // multiple) * multiple
+
+
+def dnerv_block_widths(fc_dim: int, num_blocks: int, min_width: int = 32,
+                       multiple: int = 1) -> tuple[int, ...]:
+    """Decoder block output widths: 2 * fc_dim, then max(round(C / 2), min_width).
+
+    With ``multiple`` > 1 each width is rounded up to a multiple of it (after halving the
+    unrounded width, so the paper's widths are the ``multiple`` = 1 case).
+    """
     widths = [2 * fc_dim]
     for _ in range(num_blocks - 1):
         widths.append(max(round(widths[-1] / 2), min_width))
-    return tuple(widths)
+    return tuple(round_up(w, multiple) for w in widths)
 
 
 class ConvHead(nn.Sequential):
-    """1x1 conv C -> C//4, GELU, 3x3 conv C//4 -> out (flow and RGB heads)."""
+    """1x1 conv C -> C//4, GELU, 3x3 conv C//4 -> out (flow and RGB heads).
 
-    def __init__(self, in_channels: int, out_channels: int):
+    ``hidden_multiple`` rounds the hidden width C//4 up to a multiple of it.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden_multiple: int = 1):
         if in_channels < 4:
             raise ValueError(f"ConvHead needs at least 4 input channels, got {in_channels}")
-        hidden = in_channels // 4
+        hidden = round_up(in_channels // 4, hidden_multiple)
         super().__init__(nn.Conv2d(in_channels, hidden, 1), nn.GELU(),
                          nn.Conv2d(hidden, out_channels, 3, padding=1))
 
@@ -174,17 +187,20 @@ class DNeRV(nn.Module):
     61.3M parameters (the paper's UCF101 S / M / L). ``use_saf``, ``use_gtmlp`` and
     ``use_flow`` switch off spatially-adaptive fusion, the temporal MLP and the flow warping
     (then the keyframe features are blended unwarped). ``min_width`` is the floor of the
-    decoder widths (32 in the paper; smaller for tiny tests).
+    decoder widths (32 in the paper; smaller for tiny tests). ``width_multiple`` rounds
+    the decoder block widths and the heads' hidden widths up to a multiple of it (8 suits
+    tensor cores; 1, the default, keeps the paper's widths, several of them odd).
     """
 
     def __init__(self, height: int, width: int, fc_dim: int, clip_len: int = 8,
                  pe_levels: int = 240, use_saf: bool = True, use_gtmlp: bool = True,
                  use_flow: bool = True, mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
                  std: tuple[float, float, float] = (0.25, 0.25, 0.25), encoder_dim: int = 64,
-                 mlp_hidden: int = 512, min_width: int = 32):
+                 mlp_hidden: int = 512, min_width: int = 32, width_multiple: int = 1):
         super().__init__()
-        if fc_dim < 1 or clip_len < 1:
-            raise ValueError(f"DNeRV needs fc_dim >= 1 and clip_len >= 1, got {fc_dim}, {clip_len}")
+        if fc_dim < 1 or clip_len < 1 or width_multiple < 1:
+            raise ValueError(f"DNeRV needs fc_dim, clip_len and width_multiple >= 1, "
+                             f"got {fc_dim}, {clip_len}, {width_multiple}")
         self.height, self.width = height, width
         self.base_h, self.base_w, self.strides = stride_plan(height, width)
         self.fc_dim, self.clip_len = fc_dim, clip_len
@@ -197,7 +213,7 @@ class DNeRV(nn.Module):
         )
         self.encoder = ContentEncoder(self.strides[::-1], encoder_dim)
 
-        self.block_widths = dnerv_block_widths(fc_dim, len(self.strides), min_width)
+        self.block_widths = dnerv_block_widths(fc_dim, len(self.strides), min_width, width_multiple)
         in_widths = (fc_dim + encoder_dim,) + self.block_widths[:-1]
         self.blocks = nn.ModuleList(
             DNeRVBlock(c_in, c_out, s, clip_len, encoder_dim, use_saf, use_gtmlp)
@@ -208,9 +224,10 @@ class DNeRV(nn.Module):
         self.last_scale = len(self.strides)
         self.content_scales = tuple(range(self.last_scale + 1)) if use_saf else (self.last_scale,)
         self.flow_heads = nn.ModuleDict(
-            {str(i): ConvHead(self.scale_widths[i], 2 * NUM_KEYFRAMES) for i in self.content_scales}
+            {str(i): ConvHead(self.scale_widths[i], 2 * NUM_KEYFRAMES, width_multiple)
+             for i in self.content_scales}
             if use_flow else {})
-        self.rgb_head = ConvHead(self.block_widths[-1] + 3, 3)
+        self.rgb_head = ConvHead(self.block_widths[-1] + 3, 3, width_multiple)
 
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1),
                              persistent=False)
