@@ -1,25 +1,39 @@
 #!/usr/bin/env bash
-# GPU session 3: what the first two sessions left open, on one machine of 4 GPUs.
+# GPU session 3: what the first two sessions left open, on one machine of 4 GPUs. Parts
+# (PARTS, default all) and speed runs (SPEED_RUNS, default all; names below) can be chosen.
 #
-#   GPU 3, alone: benchmarks/dnerv_speed.py for D-NeRV-L (fp32, bf16), torch.compile for
-#          S and L (bf16) and M (fp32), decoding with keyframe decoding (built-in keyframes)
-#   GPU 2, alone: D-NeRV-M bf16 under the profiler, eager and compiled, with the paper's
-#          widths and with widths rounded to multiples of 8; CUDA graphs; larger batches
-#   GPUs 0-1: FFNeRV on the built-in set (one network per video, spread over torchrun's
-#          processes), then TSM on it (both settings; the raw fit first, on GPU 0)
-#   CPU: H.264 and HEVC at the bpp each INR source reached (sources named
-#          <codec>_at_<inr source>), on the built-in set and the UCF101 clips: the
-#          equal-bits comparison. Targets come from the recorded INR results (RESULTS).
+#   speed    GPU 3 (and 2), alone: benchmarks/dnerv_speed.py runs, each named:
+#              L_eager                 D-NeRV-L fp32 and bf16, decoding with keyframe decoding
+#              SL_bf16_compile, L_bf16_compile, M_fp32_compile    torch.compile per size
+#              M_bf16_profile          M bf16 under the profiler, the paper's widths and x8
+#              M_bf16_compile_profile  the same, compiled
+#              M_bf16_cudagraphs       compile mode reduce-overhead
+#              M_bf16_clips64          64 clips per batch
+#              M_bf16_eager, M_bf16_compile                 baselines of this commit
+#              M_bf16_compile_x8, M_bf16_compile_cl_x8   compiled, widths x8 (channels-last)
+#   ffnerv   GPUs 0-1: FFNeRV on the built-in set and on the UCF101 clips (one network per
+#            video, spread over torchrun's processes), then TSM on the built-in one (both
+#            settings; the raw fit first, on GPU 2)
+#   matched  CPU: H.264 and HEVC at the bpp each INR source reached (sources named
+#            <codec>_at_<inr source>), on the built-in set and the UCF101 clips: the
+#            equal-bits comparison. Targets come from the recorded INR results (RESULTS).
 #
 # Usage: OUT=/some/dir bash benchmarks/gpu_suite_speed_equal_bits.sh     (TINY=1: CPU dry run)
+#        PARTS="speed ffnerv" SPEED_RUNS="L_bf16_compile M_bf16_compile_cl_x8" OUT=... bash ...
 cd "$(dirname "$0")/.." || exit 1
 . benchmarks/gpu_common.sh
 RESULTS=${RESULTS:-docs/results/data/compression_h200_2026-11-21_v2.jsonl}
+PARTS=${PARTS:-speed ffnerv matched}
+SPEED_RUNS=${SPEED_RUNS:-L_eager SL_bf16_compile M_fp32_compile M_bf16_profile M_bf16_compile_profile M_bf16_cudagraphs M_bf16_clips64 M_bf16_compile_x8 M_bf16_compile_cl_x8 L_bf16_compile M_bf16_eager M_bf16_compile}
+# FFNeRV: batches of one frame (the config's default); the epochs and a per-network time
+# limit keep the spread fits inside the session
 if [ "$TINY" = 0 ]; then
-  FFNERV_EPOCHS=${FFNERV_EPOCHS:-200} TSM_EPOCHS=${TSM_EPOCHS:-60} FFNERV_PROCS=${FFNERV_PROCS:-12}
+  FFNERV_EPOCHS=${FFNERV_EPOCHS:-60} FFNERV_UCF_EPOCHS=${FFNERV_UCF_EPOCHS:-50} FFNERV_SECONDS=${FFNERV_SECONDS:-25}
+  FFNERV_UCF_SECONDS=${FFNERV_UCF_SECONDS:-200} TSM_EPOCHS=${TSM_EPOCHS:-60} FFNERV_PROCS=${FFNERV_PROCS:-16}
 else
-  FFNERV_EPOCHS=1 TSM_EPOCHS=1 FFNERV_PROCS=2
+  FFNERV_EPOCHS=1 FFNERV_UCF_EPOCHS=1 FFNERV_SECONDS=600 FFNERV_UCF_SECONDS=600 TSM_EPOCHS=1 FFNERV_PROCS=2
 fi
+part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 DS=builtin
 TSM_WORK=$WORK/tsm_$DS
 log "suite speed/equal bits: $NGPU GPU(s), ffnerv $FFNERV_EPOCHS epochs on $FFNERV_PROCS processes, tsm $TSM_EPOCHS"
@@ -27,6 +41,7 @@ prepare_data builtin ucf101_mini
 
 speed() {  # GPU SECONDS NAME ARGS...: one dnerv_speed.py run, JSON and log in $WORK/speed/
   local g=$1 want=$2 name=$3; shift 3
+  case " $SPEED_RUNS " in *" $name "*) ;; *) return;; esac
   mkdir -p "$WORK/speed"
   log "start speed $name"
   on_gpu "$g" timeout "$(limit "$want")" python3 benchmarks/dnerv_speed.py --repeats 3 \
@@ -67,15 +82,22 @@ matched() {
   done
 }
 
-# ---- GPU 3: speed, sizes and compile ----------------------------------------------------
-if [ "$TINY" = 0 ]; then
+# ---- speed: GPU 3 sizes and compile, GPU 2 where the time goes and what helps ---------
+if [ "$TINY" = 0 ] && part speed; then
   (
     speed 3 150 L_eager --sizes L --dtypes float32 bfloat16 --keyframes-from "$DATA/$DS/raw"
     speed 3 200 SL_bf16_compile --sizes S L --dtypes bfloat16 --compile yes
     speed 3 120 M_fp32_compile --sizes M --dtypes float32 --compile yes
+    speed 3 60 M_bf16_eager --sizes M --dtypes bfloat16
+    speed 3 200 M_bf16_compile_cl_x8 --sizes M --dtypes bfloat16 --compile yes --channels-last yes \
+      --width-multiple 8 --profile "$WORK/profiles"
+    speed 3 150 M_bf16_compile_x8 --sizes M --dtypes bfloat16 --compile yes --width-multiple 8
   ) &
-  # ---- GPU 2: where the time goes, and what helps ---------------------------------------
   (
+    # GPU 2 hosts TSM's raw fit when the ffnerv part runs: the runs here start after it
+    part ffnerv && wait_for "$TSM_WORK/test_raw/results.json"
+    speed 2 200 L_bf16_compile --sizes L --dtypes bfloat16 --compile yes
+    speed 2 150 M_bf16_compile --sizes M --dtypes bfloat16 --compile yes
     speed 2 120 M_bf16_profile --sizes M --dtypes bfloat16 --width-multiple 1 8 \
       --profile "$WORK/profiles" --keyframes-from "$DATA/$DS/raw"
     speed 2 200 M_bf16_compile_profile --sizes M --dtypes bfloat16 --compile yes --width-multiple 1 8 \
@@ -85,27 +107,32 @@ if [ "$TINY" = 0 ]; then
   ) &
 fi
 
-# ---- GPUs 0-1: FFNeRV on the built-in set, then TSM on it --------------------------------
-tsm 0 raw &
-(
-  wd=$WORK/$DS/ffnerv_M
-  mkdir -p "$WORK/$DS"
-  log "start compress $DS ffnerv_M ($FFNERV_PROCS processes)"
-  CUDA_VISIBLE_DEVICES=0,1 timeout "$(limit 330)" python3 -m torch.distributed.run --nproc_per_node "$FFNERV_PROCS" \
-    --master_port 29517 tools/compress_dataset.py --source-root "$DATA/$DS" --codec ffnerv --size M \
-    --work-dir "$wd" --launcher pytorch --cfg-options workers=4 fit.max_epochs=$FFNERV_EPOCHS $TINY_ALL > "$wd.log" 2>&1
+# ---- ffnerv: the built-in set on GPUs 0-1, the UCF101 clips on GPU 2, then TSM ----------
+ffnerv() {  # DATASET GPUS PROCS EPOCHS SECONDS PORT
+  local ds=$1 gpus=$2 procs=$3 epochs=$4 seconds=$5 port=$6 wd=$WORK/$1/ffnerv_M rc
+  mkdir -p "$WORK/$ds"
+  log "start compress $ds ffnerv_M ($procs processes on GPUs $gpus, $epochs epochs)"
+  CUDA_VISIBLE_DEVICES=$gpus timeout "$(limit 330)" python3 -m torch.distributed.run --nproc_per_node "$procs" \
+    --master_port "$port" tools/compress_dataset.py --source-root "$DATA/$ds" --codec ffnerv --size M \
+    --work-dir "$wd" --launcher pytorch --cfg-options workers=4 fit.max_epochs="$epochs" \
+    fit.max_time_s="$seconds" $TINY_ALL > "$wd.log" 2>&1
   rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"
-  log "end compress $DS ffnerv_M rc=$rc $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]));print(f\"bpp={r['bpp']:.4f} psnr={r['psnr']:.2f}\")" "$wd/results.json" 2>/dev/null)"
-  [ "$rc" = 0 ] || exit 0
-  matched "$DS" ffnerv_M &
-  wait_for "$TSM_WORK/test_raw/results.json" && tsm 1 ffnerv_M
-  wait
-) &
+  log "end compress $ds ffnerv_M rc=$rc $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]));print(f\"bpp={r['bpp']:.4f} psnr={r['psnr']:.2f}\")" "$wd/results.json" 2>/dev/null)"
+  return $rc
+}
+if part ffnerv; then
+  tsm 2 raw &
+  (ffnerv "$DS" 0,1 "$FFNERV_PROCS" "$FFNERV_EPOCHS" "$FFNERV_SECONDS" 29517 \
+    && wait_for "$TSM_WORK/test_raw/results.json" && tsm 0 ffnerv_M) &
+  ffnerv ucf101_mini 0,1 6 "$FFNERV_UCF_EPOCHS" "$FFNERV_UCF_SECONDS" 29521 &
+fi
 
-# ---- CPU: the classical codecs at the INR sources' bpp ----------------------------------
-(for inr in dnerv_S dnerv_M dnerv_L; do matched "$DS" "$inr"; done) &
-(for inr in nerv_S nerv_M nerv_L; do matched "$DS" "$inr"; done) &
-(for inr in dnerv_S dnerv_M dnerv_L nerv_M ffnerv_M; do matched ucf101_mini "$inr"; done) &
+# ---- matched: the classical codecs at the INR sources' bpp (CPU) ------------------------
+if part matched; then
+  (for inr in dnerv_S dnerv_M dnerv_L ffnerv_M; do matched "$DS" "$inr"; done) &
+  (for inr in nerv_S nerv_M nerv_L; do matched "$DS" "$inr"; done) &
+  (for inr in dnerv_S dnerv_M dnerv_L nerv_M ffnerv_M; do matched ucf101_mini "$inr"; done) &
+fi
 wait
 log "all jobs ended"
 

@@ -23,3 +23,22 @@ def test_ssim_and_loss_are_float32_under_bf16_autocast():
     assert mixed.dtype == torch.float32
     assert torch.allclose(mixed, reference, atol=1e-6)
     assert torch.allclose(mixed_grad, reference_grad, atol=1e-7)
+
+
+def test_ssim_matches_scikit_image_gaussian_ssim():
+    """An independent reference: scikit-image's Gaussian-weighted SSIM (sigma 1.5, 11 taps,
+    population statistics, mean over the region the window fits in)."""
+    import numpy as np
+    from skimage.metrics import structural_similarity
+
+    generator = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 48, 64, generator=generator)
+    y = (x + 0.1 * torch.randn(x.shape, generator=generator)).clamp(0, 1)
+    ours = ssim(x, y)
+    for i in range(2):
+        a, b = (t[i].permute(1, 2, 0).double().numpy() for t in (x, y))
+        _, full = structural_similarity(a, b, data_range=1.0, channel_axis=2, gaussian_weights=True,
+                                        sigma=1.5, use_sample_covariance=False, full=True)
+        reference = full[5:-5, 5:-5].mean()
+        assert abs(ours[i].item() - reference) < 1e-5, (ours[i].item(), reference)
+        assert np.isfinite(reference)
