@@ -19,6 +19,7 @@ tables (torch.profiler) of one training step and one decoding pass per configura
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import statistics
@@ -71,7 +72,7 @@ def profile_tables(steps: dict, path: Path, rows: int = 40) -> None:
 
 def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, clips: int,
           repeats: int, warmup: int, compile_mode: str, width_multiple: int = 1,
-          profile_dir: Path | None = None):
+          profile_dir: Path | None = None, compile_scope: str = "step"):
     device = "cuda"
     fc_dim = round_up(FC_DIM[size], width_multiple)
     net = DNeRV(256, 320, fc_dim, width_multiple=width_multiple).to(device)
@@ -83,18 +84,25 @@ def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, cl
     t = torch.rand(clips, 8, device=device).sort(dim=1).values
     target = torch.rand(clips, 8, 3, 256, 320, device=device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=5e-4)
-    autocast = torch.autocast("cuda", dtype=dtype, enabled=dtype != torch.float32)
+    low_precision = dtype != torch.float32
+
+    def forward_loss(network):
+        with torch.autocast("cuda", dtype=dtype, enabled=low_precision):
+            out = network(keyframes, t)
+        return reconstruction_loss(out, target, mse=1.0, ssim_weight=0.03)
+
+    if compiled and compile_scope == "step":  # the loss (SSIM) fused too, as a fit compiles it
+        train_forward = torch.compile(functools.partial(forward_loss, net), mode=compile_mode)
+    else:
+        train_forward = functools.partial(forward_loss, model)
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            out = model(keyframes, t)
-        loss = reconstruction_loss(out, target, mse=1.0, ssim_weight=0.03)
-        loss.backward()
+        train_forward().backward()
         optimizer.step()
 
     def decode():
-        with torch.no_grad(), autocast:
+        with torch.no_grad(), torch.autocast("cuda", dtype=dtype, enabled=low_precision):
             model(keyframes, t)
 
     frames = clips * 8
@@ -104,12 +112,13 @@ def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, cl
     torch.cuda.reset_peak_memory_stats()
     row = dict(size=size, fc_dim=fc_dim, width_multiple=width_multiple, parameters=params,
                dtype=str(dtype).split(".")[-1], compiled=compiled,
-               compile_mode=compile_mode if compiled else None, channels_last=channels_last,
+               compile_mode=compile_mode if compiled else None,
+               compile_scope=compile_scope if compiled else None, channels_last=channels_last,
                clips_per_batch=clips, train_fps=frames / train_s, decode_fps=frames / decode_s,
                peak_memory_gib=memory)
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
-        name = "_".join(str(row[k]) for k in ("size", "dtype", "compiled", "channels_last",
+        name = "_".join(str(row[k]) for k in ("size", "dtype", "compiled", "compile_scope", "channels_last",
                                               "width_multiple", "clips_per_batch"))
         profile_tables(dict(train_step=train_step, decode=decode), profile_dir / f"profile_{name}.txt")
     return row
@@ -144,6 +153,9 @@ def main(argv=None) -> int:
     parser.add_argument("--dtypes", nargs="+", default=["float32", "bfloat16"])
     parser.add_argument("--compile", choices=["no", "yes", "both"], default="no",
                         help="measure under torch.compile: not, only, or both ways")
+    parser.add_argument("--compile-scope", choices=["step", "model"], default="step",
+                        help="what training compiles: the network and the loss together (step) "
+                             "or the network alone (model; the loss then runs eagerly)")
     parser.add_argument("--compile-mode", default="default",
                         help="torch.compile mode (default, max-autotune-no-cudagraphs, ...)")
     parser.add_argument("--channels-last", choices=["no", "yes", "both"], default="no",
@@ -177,7 +189,8 @@ def main(argv=None) -> int:
         for name, multiple in itertools.product(args.dtypes, args.width_multiple):
             for compiled, channels_last in itertools.product(ways[args.compile], ways[args.channels_last]):
                 row = bench(size, getattr(torch, name), compiled, channels_last, args.clips,
-                            args.repeats, args.warmup, args.compile_mode, multiple, args.profile)
+                            args.repeats, args.warmup, args.compile_mode, multiple, args.profile,
+                            args.compile_scope)
                 if size in keyframes:
                     k = keyframes[size]
                     seconds_per_frame = 1 / row["decode_fps"] + k["keyframes_per_frame"] * k["seconds_per_keyframe"]

@@ -11,6 +11,10 @@
 #              M_bf16_clips64          64 clips per batch
 #              M_bf16_eager, M_bf16_compile                 baselines of this commit
 #              M_bf16_compile_x8, M_bf16_compile_cl_x8   compiled, widths x8 (channels-last)
+#              (the runs above compile the network alone; the loss runs eagerly)
+#              M_bf16_step, M_bf16_step_x8, SL_bf16_step_x8   network and loss compiled together
+#   fitcompile GPUs 0-1: the same short D-NeRV fit of the built-in set through
+#            tools/compress_dataset.py with and without fit.compile.enabled=True
 #   ffnerv   GPUs 0-1: FFNeRV on the built-in set and on the UCF101 clips (one network per
 #            video, spread over torchrun's processes), then TSM on the built-in one (both
 #            settings; the raw fit first, on GPU 2)
@@ -23,8 +27,8 @@
 cd "$(dirname "$0")/.." || exit 1
 . benchmarks/gpu_common.sh
 RESULTS=${RESULTS:-docs/results/data/compression_h200_2026-11-21_v2.jsonl}
-PARTS=${PARTS:-speed ffnerv matched}
-SPEED_RUNS=${SPEED_RUNS:-L_eager SL_bf16_compile M_fp32_compile M_bf16_profile M_bf16_compile_profile M_bf16_cudagraphs M_bf16_clips64 M_bf16_compile_x8 M_bf16_compile_cl_x8 L_bf16_compile M_bf16_eager M_bf16_compile}
+PARTS=${PARTS:-speed ffnerv matched fitcompile}
+SPEED_RUNS=${SPEED_RUNS:-L_eager SL_bf16_compile M_fp32_compile M_bf16_profile M_bf16_compile_profile M_bf16_cudagraphs M_bf16_clips64 M_bf16_compile_x8 M_bf16_compile_cl_x8 L_bf16_compile M_bf16_eager M_bf16_compile M_bf16_step M_bf16_step_x8 SL_bf16_step_x8}
 # FFNeRV: batches of one frame (the config's default); the epochs and a per-network time
 # limit keep the spread fits inside the session
 if [ "$TINY" = 0 ]; then
@@ -86,23 +90,27 @@ matched() {
 if [ "$TINY" = 0 ] && part speed; then
   (
     speed 3 150 L_eager --sizes L --dtypes float32 bfloat16 --keyframes-from "$DATA/$DS/raw"
-    speed 3 200 SL_bf16_compile --sizes S L --dtypes bfloat16 --compile yes
-    speed 3 120 M_fp32_compile --sizes M --dtypes float32 --compile yes
+    speed 3 200 SL_bf16_compile --sizes S L --dtypes bfloat16 --compile yes --compile-scope model
+    speed 3 120 M_fp32_compile --sizes M --dtypes float32 --compile yes --compile-scope model
     speed 3 60 M_bf16_eager --sizes M --dtypes bfloat16
-    speed 3 200 M_bf16_compile_cl_x8 --sizes M --dtypes bfloat16 --compile yes --channels-last yes \
+    speed 3 200 M_bf16_compile_cl_x8 --sizes M --dtypes bfloat16 --compile yes --compile-scope model --channels-last yes \
       --width-multiple 8 --profile "$WORK/profiles"
-    speed 3 150 M_bf16_compile_x8 --sizes M --dtypes bfloat16 --compile yes --width-multiple 8
+    speed 3 150 M_bf16_compile_x8 --sizes M --dtypes bfloat16 --compile yes --compile-scope model --width-multiple 8
+    speed 3 150 M_bf16_step_x8 --sizes M --dtypes bfloat16 --compile yes --compile-scope step \
+      --width-multiple 8 --profile "$WORK/profiles"
+    speed 3 150 M_bf16_step --sizes M --dtypes bfloat16 --compile yes --compile-scope step
   ) &
   (
     # GPU 2 hosts TSM's raw fit when the ffnerv part runs: the runs here start after it
     part ffnerv && wait_for "$TSM_WORK/test_raw/results.json"
-    speed 2 200 L_bf16_compile --sizes L --dtypes bfloat16 --compile yes
-    speed 2 150 M_bf16_compile --sizes M --dtypes bfloat16 --compile yes
+    speed 2 200 L_bf16_compile --sizes L --dtypes bfloat16 --compile yes --compile-scope model
+    speed 2 150 M_bf16_compile --sizes M --dtypes bfloat16 --compile yes --compile-scope model
+    speed 2 300 SL_bf16_step_x8 --sizes S L --dtypes bfloat16 --compile yes --compile-scope step --width-multiple 8
     speed 2 120 M_bf16_profile --sizes M --dtypes bfloat16 --width-multiple 1 8 \
       --profile "$WORK/profiles" --keyframes-from "$DATA/$DS/raw"
-    speed 2 200 M_bf16_compile_profile --sizes M --dtypes bfloat16 --compile yes --width-multiple 1 8 \
+    speed 2 200 M_bf16_compile_profile --sizes M --dtypes bfloat16 --compile yes --compile-scope model --width-multiple 1 8 \
       --profile "$WORK/profiles"
-    speed 2 100 M_bf16_cudagraphs --sizes M --dtypes bfloat16 --compile yes --compile-mode reduce-overhead
+    speed 2 100 M_bf16_cudagraphs --sizes M --dtypes bfloat16 --compile yes --compile-scope model --compile-mode reduce-overhead
     speed 2 60 M_bf16_clips64 --sizes M --dtypes bfloat16 --clips 64
   ) &
 fi
@@ -125,6 +133,13 @@ if part ffnerv; then
   (ffnerv "$DS" 0,1 "$FFNERV_PROCS" "$FFNERV_EPOCHS" "$FFNERV_SECONDS" 29517 \
     && wait_for "$TSM_WORK/test_raw/results.json" && tsm 0 ffnerv_M) &
   ffnerv ucf101_mini 0,1 6 "$FFNERV_UCF_EPOCHS" "$FFNERV_UCF_SECONDS" 29521 &
+fi
+
+# ---- fitcompile: a real fit through the compression tool, compiled and not -------------
+if [ "$TINY" = 0 ] && part fitcompile; then
+  compress 0 "$DS" dnerv M 240 fit.max_epochs=10 fit.batch_size=8 fit.num_workers=6 output=dnerv_M_eager &
+  compress 1 "$DS" dnerv M 240 fit.max_epochs=10 fit.batch_size=8 fit.num_workers=6 fit.compile.enabled=True \
+    output=dnerv_M_compiled &
 fi
 
 # ---- matched: the classical codecs at the INR sources' bpp (CPU) ------------------------

@@ -222,3 +222,14 @@ def test_fit_time_limit_ends_the_fit_cleanly(data_root, tmp_path):
     results = json.loads((work / "results.json").read_text())
     assert results["fit_epochs"] == {"planned": 50, "min": 1, "max": 1}
     assert (work / "fit" / "shared" / "network_final.pth").is_file()
+
+
+def test_fit_compile_option_reaches_the_runner(data_root, tmp_path):
+    """fit.compile is handed to mmengine, which compiles the training step (here with the
+    'eager' backend: the same tracing, no code generation, so it runs quickly on a CPU)."""
+    work = tmp_path / "compiled"
+    assert run_tool(data_root, "nerv", work, "fit.compile.enabled=True", "fit.compile.backend=eager",
+                    "output=nerv_compiled") == 0
+    logs = "".join(p.read_text() for p in work.rglob("*.log"))
+    assert 'Model has been "compiled"' in logs
+    assert json.loads((work / "results.json").read_text())["fit_epochs"]["min"] == 1

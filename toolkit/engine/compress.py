@@ -60,6 +60,13 @@ def target_bpp(cfg, data_root: Path) -> tuple[float, str]:
 
 # ---- fitting ---------------------------------------------------------------------------
 
+def _compile_options(compile_cfg) -> dict | None:
+    """``fit.compile`` (``enabled`` plus torch.compile options) as mmengine's ``compile``."""
+    if not compile_cfg or not compile_cfg.get("enabled"):
+        return None
+    return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}
+
+
 def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
     from mmengine.config import Config
 
@@ -103,6 +110,7 @@ def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
         custom_hooks=list(fit.get("custom_hooks", [])) + (
             [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []),
         env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
+        compile=_compile_options(fit.get("compile")),
         launcher=cfg.get("launcher", "none"),
         randomness=dict(seed=cfg.get("seed", 0)),
         resume=bool(cfg.get("resume", False)),
