@@ -9,6 +9,6 @@ fit = dict(
     max_epochs=300, batch_size=32, num_workers=2, warmup_ratio=0.2, amp='bfloat16',
     optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.0),
     model=dict(loss=dict(mse=1.0, ssim=0.03)),
-    # enabled=True: mmengine compiles the training step (GPU); other keys go to torch.compile
+    # enabled=True: the training loss (network + loss) is compiled; other keys go to torch.compile
     compile=dict(enabled=False, backend='inductor', mode=None),
     checkpoint_interval=25, log_interval=50)

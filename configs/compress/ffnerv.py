@@ -7,6 +7,6 @@ fit = dict(
     max_epochs=300, batch_size=1, num_workers=0, warmup_ratio=0.2, amp='bfloat16',
     optimizer=dict(type='Adam', lr=5e-4, betas=(0.5, 0.999)),
     model=dict(qat_bits=8),
-    # enabled=True: mmengine compiles the training step (GPU); other keys go to torch.compile
+    # enabled=True: the training loss (network + loss) is compiled; other keys go to torch.compile
     compile=dict(enabled=False, backend='inductor', mode=None),
     checkpoint_interval=100, log_interval=50)

@@ -5,6 +5,6 @@ fit = dict(
     max_epochs=300, batch_size=16, num_workers=2, warmup_ratio=0.2, amp='bfloat16',
     optimizer=dict(type='Adam', lr=5e-4, betas=(0.5, 0.999)),
     model=dict(loss=dict(l1=0.7, ssim=0.3)),
-    # enabled=True: mmengine compiles the training step (GPU); other keys go to torch.compile
+    # enabled=True: the training loss (network + loss) is compiled; other keys go to torch.compile
     compile=dict(enabled=False, backend='inductor', mode=None),
     checkpoint_interval=25, log_interval=50)

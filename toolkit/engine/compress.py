@@ -61,7 +61,7 @@ def target_bpp(cfg, data_root: Path) -> tuple[float, str]:
 # ---- fitting ---------------------------------------------------------------------------
 
 def _compile_options(compile_cfg) -> dict | None:
-    """``fit.compile`` (``enabled`` plus torch.compile options) as mmengine's ``compile``."""
+    """``fit.compile`` (``enabled`` plus torch.compile options) as the FitModel's ``compile``."""
     if not compile_cfg or not compile_cfg.get("enabled"):
         return None
     return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}
@@ -91,7 +91,8 @@ def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
         # fits started in the same second would otherwise log into the first one's work dir.
         experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:8]}",
         work_dir=str(fit_dir),
-        model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {})),
+        model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {}),
+                   compile=_compile_options(fit.get("compile"))),
         train_dataloader=dict(
             batch_size=fit.batch_size, num_workers=fit.get("num_workers", 0),
             persistent_workers=fit.get("num_workers", 0) > 0,
@@ -110,7 +111,6 @@ def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict):
         custom_hooks=list(fit.get("custom_hooks", [])) + (
             [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []),
         env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
-        compile=_compile_options(fit.get("compile")),
         launcher=cfg.get("launcher", "none"),
         randomness=dict(seed=cfg.get("seed", 0)),
         resume=bool(cfg.get("resume", False)),

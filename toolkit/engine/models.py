@@ -25,10 +25,13 @@ class INRFitModel(BaseModel):
 
     ``loss`` weights: ``mse``, ``l1``, ``ssim`` (of 1 - SSIM). ``mask`` (optional,
     inpainting): inputs may carry a ``mask`` of pixels that must not contribute.
+    ``compile``: torch.compile options; the training loss (network and loss together) is
+    then compiled. Compiling here rather than through mmengine's ``compile``, which
+    compiles the whole ``train_step`` and fails inside its AMP context under torch 2.11.
     """
 
-    def __init__(self, network: dict, loss: dict | None = None, data_preprocessor=None,
-                 init_cfg=None):
+    def __init__(self, network: dict, loss: dict | None = None, compile: dict | None = None,
+                 data_preprocessor=None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.network_cfg = dict(network)
         self.network = build_network(self.network_cfg)
@@ -37,6 +40,12 @@ class INRFitModel(BaseModel):
                                  ssim_weight=weights.pop("ssim", 0.0))
         if weights:
             raise KeyError(f"unknown loss terms {sorted(weights)}; use mse, l1, ssim")
+        self.training_loss = self._training_loss
+        if compile is not None:
+            from mmengine.logging import print_log
+
+            self.training_loss = torch.compile(self._training_loss, **compile)
+            print_log(f"training loss compiled: torch.compile({compile})", logger="current")
 
     def render(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict]:
         """Return (prediction, target, valid mask or None, extra outputs) for a batch."""
@@ -50,11 +59,15 @@ class INRFitModel(BaseModel):
             pred, target = pred * mask, target * mask
         return reconstruction_loss(pred, target, valid, **self.loss_weights)
 
-    def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
+    def _training_loss(self, inputs: dict) -> torch.Tensor:
         pred, target, valid, extra = self.render(inputs)
+        mask = inputs["mask"].float() if "mask" in inputs else None
+        return self.compute_loss(pred, target, valid, extra, mask)
+
+    def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
         if mode == "loss":
-            mask = inputs["mask"].float() if "mask" in inputs else None
-            return {"loss": self.compute_loss(pred, target, valid, extra, mask)}
+            return {"loss": self.training_loss(inputs)}
+        pred, target, valid, extra = self.render(inputs)
         if mode == "predict":
             flat_pred = pred.detach().float().reshape(-1, *pred.shape[-3:])
             flat_target = target.reshape(-1, *target.shape[-3:])
