@@ -74,6 +74,16 @@ def plot_rate_distortion(rows: list[dict], path) -> Path:
                     color=color, linestyle="-" if label == codec else "--")
             for bpp, value, size in points:
                 ax.annotate(size or "", (bpp, value), textcoords="offset points", xytext=(3, 3), fontsize=7)
+        rates = [r["bpp"] for r in subset]
+        if max(rates) > 4 * min(rates):  # operating points an order of magnitude apart
+            from matplotlib.ticker import FixedLocator, NullFormatter, StrMethodFormatter
+
+            ax.set_xscale("log")
+            ticks = [t * 10.0**e for e in range(-3, 2) for t in (1, 2, 5)]
+            ax.xaxis.set_major_locator(FixedLocator(
+                [t for t in ticks if min(rates) / 1.5 <= t <= max(rates) * 1.5]))
+            ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set(title=dataset or "results", xlabel="bits per pixel (from the bitstream file)",
                ylabel="PSNR (dB)")
         ax.grid(alpha=0.3)
