@@ -15,7 +15,6 @@ so without these a damaged file would decode to wrong pixels silently.
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 from dataclasses import dataclass
 from fractions import Fraction
