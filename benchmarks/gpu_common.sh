@@ -55,6 +55,18 @@ compress() {
   log "end compress $ds $name rc=$rc $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]));print(f\"bpp={r['bpp']:.4f} psnr={r['psnr']:.2f} fit={r['fit_time_s']:.0f}s\")" "$wd/results.json" 2>/dev/null)"
 }
 
+# tsm GPU SOURCE: TSM on a decoded source of $DATA/$DS, both settings, into $TSM_WORK
+tsm() {
+  local g=$1 src=$2
+  log "start tsm $src"
+  on_gpu "$g" timeout "$(limit 240)" python3 tools/train_tsm.py --data-root "$DATA/$DS" --source "$src" \
+    --setting both --config configs/tsm/tsm_r18_builtin.py --work-dir "$TSM_WORK" \
+    --cfg-options train_cfg.max_epochs="$TSM_EPOCHS" train_cfg.val_interval=20 \
+    train_dataloader.num_workers=6 val_dataloader.num_workers=2 test_dataloader.num_workers=2 \
+    > "$WORK/tsm_$src.log" 2>&1
+  log "end tsm $src rc=$? $(grep -h -o '"top1": [0-9.]*' "$TSM_WORK"/*_"$src"/results.json 2>/dev/null | tr '\n' ' ')"
+}
+
 # prepare_data NAME...: builtin (generated), ucf101_mini, hmdb51_mini (carried clips)
 prepare_data() {
   local name

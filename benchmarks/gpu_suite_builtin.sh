@@ -27,16 +27,6 @@ TSM_WORK=$WORK/tsm_$DS
 log "suite builtin: $NGPU GPU(s), epochs nerv $NERV_EPOCHS dnerv $DNERV_EPOCHS ffnerv $FFNERV_EPOCHS tsm $TSM_EPOCHS"
 prepare_data builtin
 
-tsm() {  # GPU SOURCE: TSM on SOURCE, both settings
-  local g=$1 src=$2
-  log "start tsm $src"
-  on_gpu "$g" timeout "$(limit 240)" python3 tools/train_tsm.py --data-root "$DATA/$DS" --source "$src" \
-    --setting both --config configs/tsm/tsm_r18_builtin.py --work-dir "$TSM_WORK" \
-    --cfg-options train_cfg.max_epochs="$TSM_EPOCHS" train_cfg.val_interval=20 \
-    train_dataloader.num_workers=6 val_dataloader.num_workers=2 test_dataloader.num_workers=2 \
-    > "$WORK/tsm_$src.log" 2>&1
-  log "end tsm $src rc=$? $(grep -h -o '"top1": [0-9.]*' "$TSM_WORK"/*_"$src"/results.json 2>/dev/null | tr '\n' ' ')"
-}
 tsm_when_ready() {  # GPU SOURCE: wait for the decoded source and the shared raw fit, then TSM
   wait_for "$DATA/$DS/$2/manifest.json" "$TSM_WORK/test_raw/results.json" && tsm "$@"
 }

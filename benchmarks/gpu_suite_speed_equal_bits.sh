@@ -52,16 +52,6 @@ speed() {  # GPU SECONDS NAME ARGS...: one dnerv_speed.py run, JSON and log in $
     --out "$WORK/speed/$name.json" "$@" > "$WORK/speed/$name.log" 2>&1
   log "end speed $name rc=$? $(grep -c fps "$WORK/speed/$name.log") rows"
 }
-tsm() {  # GPU SOURCE: TSM on SOURCE, both settings
-  local g=$1 src=$2
-  log "start tsm $src"
-  on_gpu "$g" timeout "$(limit 240)" python3 tools/train_tsm.py --data-root "$DATA/$DS" --source "$src" \
-    --setting both --config configs/tsm/tsm_r18_builtin.py --work-dir "$TSM_WORK" \
-    --cfg-options train_cfg.max_epochs="$TSM_EPOCHS" train_cfg.val_interval=20 \
-    train_dataloader.num_workers=6 val_dataloader.num_workers=2 test_dataloader.num_workers=2 \
-    > "$WORK/tsm_$src.log" 2>&1
-  log "end tsm $src rc=$? $(grep -h -o '"top1": [0-9.]*' "$TSM_WORK"/*_"$src"/results.json 2>/dev/null | tr '\n' ' ')"
-}
 # inr_bpp DATASET SOURCE: the bpp an INR source reached, from the recorded results
 inr_bpp() {
   python3 - "$RESULTS" "$1" "$2" <<'PY'
