@@ -37,8 +37,6 @@ from toolkit.quality import reconstruction_loss  # noqa: E402
 from toolkit.runinfo import run_facts  # noqa: E402
 
 FC_DIM = {"S": 198, "M": 281, "L": 361}
-NOMINAL_BPP = {"S": 0.056, "M": 0.067, "L": 0.081}  # configs/compress/_base_/runtime.py
-KEYFRAME_SHARE = 0.6  # DNeRVCodec's default
 
 
 def timed(fn, repeats: int, warmup: int) -> float:
@@ -124,17 +122,20 @@ def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, cl
     return row
 
 
-def keyframe_decode_seconds(source_root: Path, size: str, repeats: int, clip_len: int = 8) -> dict:
-    """Code the keyframes of a prepared source as D-NeRV does; time decoding them (CPU)."""
-    from toolkit.codecs.inr.codec import DNeRVCodec
+def keyframe_decode_seconds(source_root: Path, size: str, repeats: int) -> dict:
+    """Code the keyframes of a prepared source as configs/compress/dnerv.py codes them (its
+    keyframe share of the size's nominal bits); time decoding them (CPU)."""
     from toolkit.data.source import Source
+    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import find_config, load_config
 
+    cfg = load_config(find_config("compress", "dnerv"))
+    codec = build_codec(cfg.codec)
     source = Source(source_root)
-    codec = DNeRVCodec(clip_len=clip_len)
     videos = list(range(len(source.videos)))
-    budget_bits = KEYFRAME_SHARE * NOMINAL_BPP[size] * source.num_pixels
+    budget_bits = codec.keyframe_share * cfg.sizes[size] * source.num_pixels
     coded, _, _ = codec.code_keyframes(source, videos, budget_bits, workers=4)
-    keyframes = sum(len(keyframe_indices(v.num_frames, clip_len)) for v in source.videos)
+    keyframes = sum(len(keyframe_indices(v.num_frames, codec.clip_len)) for v in source.videos)
     seconds = []
     for _ in range(repeats):
         begin = time.perf_counter()
