@@ -41,18 +41,28 @@ jsonl() { [ -f "$1" ] && python3 -c "import json,sys;print(json.dumps(json.load(
 wait_for() { local f; for f in "$@"; do while [ ! -e "$f" ] && [ "$(elapsed)" -lt $(( DEADLINE - 20 )) ]; do sleep 3; done; done; [ -e "${@: -1}" ]; }
 
 # compress GPU DATASET CODEC SIZE SECONDS [cfg options...]  (output=NAME renames the source)
+# With PROCS set (PROCS=N PORT=P compress GPUS ...), N processes under torchrun on the GPU
+# list GPUS (e.g. 0,1), --launcher pytorch. Returns the tool's exit status.
 compress() {
-  local g=$1 ds=$2 codec=$3 size=$4 want=$5 name=${3}_$4 o; shift 5
+  local g=$1 ds=$2 codec=$3 size=$4 want=$5 name=${3}_$4 o gpus; shift 5
   for o in "$@"; do case $o in output=*) name=${o#output=};; esac; done
-  local wd=$WORK/$ds/$name
+  local wd=$WORK/$ds/$name launch=(python3) launcher=()
+  if [ -n "${PROCS:-}" ]; then
+    gpus=$g launch=(python3 -m torch.distributed.run --nproc_per_node "$PROCS" --master_port "${PORT:-29500}")
+    launcher=(--launcher pytorch)
+  else
+    gpus=$(( g % NGPU ))
+  fi
   mkdir -p "$WORK/$ds"
-  log "start compress $ds $name"
-  on_gpu "$g" timeout "$(limit "$want")" python3 tools/compress_dataset.py --source-root "$DATA/$ds" \
-    --codec "$codec" --size "$size" --work-dir "$wd" --cfg-options workers=4 "$@" $TINY_ALL \
+  log "start compress $ds $name${PROCS:+ ($PROCS processes on GPUs $g)}"
+  CUDA_VISIBLE_DEVICES=$gpus timeout "$(limit "$want")" "${launch[@]}" tools/compress_dataset.py \
+    --source-root "$DATA/$ds" --codec "$codec" --size "$size" --work-dir "$wd" "${launcher[@]}" \
+    --cfg-options workers=4 "$@" $TINY_ALL \
     $(case $codec in nerv|dnerv|ffnerv) echo "$TINY_INR";; esac) > "$wd.log" 2>&1
   local rc=$?
   jsonl "$wd/results.json" "$OUT/compression.jsonl"
   log "end compress $ds $name rc=$rc $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]));print(f\"bpp={r['bpp']:.4f} psnr={r['psnr']:.2f} fit={r['fit_time_s']:.0f}s\")" "$wd/results.json" 2>/dev/null)"
+  return $rc
 }
 
 # tsm GPU SOURCE: TSM on a decoded source of $DATA/$DS, both settings, into $TSM_WORK

@@ -57,14 +57,7 @@ if [ "$TINY" = 0 ]; then
 fi
 # FFNeRV: one network per video (128); the budget of any size is below its smallest network
 # on 14-frame videos, so S, M and L would be the same network: fitted once, as M.
-(
-  wd=$WORK/$DS/ffnerv_M
-  log "start compress $DS ffnerv_M ($FFNERV_PROCS processes)"
-  CUDA_VISIBLE_DEVICES=0,1,2 timeout "$(limit 330)" python3 -m torch.distributed.run --nproc_per_node "$FFNERV_PROCS" --master_port 29517 \
-    tools/compress_dataset.py --source-root "$DATA/$DS" --codec ffnerv --size M --work-dir "$wd" \
-    --launcher pytorch --cfg-options workers=4 fit.max_epochs=$FFNERV_EPOCHS $TINY_ALL > "$wd.log" 2>&1
-  rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress $DS ffnerv_M rc=$rc"
-) &
+PROCS=$FFNERV_PROCS PORT=29517 compress 0,1,2 $DS ffnerv M 330 fit.max_epochs=$FFNERV_EPOCHS &
 (
   for size in S M L; do
     compress 0 $DS h264 $size 120 match_bpp_of=[] &

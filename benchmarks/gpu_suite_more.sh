@@ -29,23 +29,12 @@ prepare_data builtin ucf101_mini hmdb51_mini
   compress 1 ucf101_mini nerv M 240 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS &
   for size in S M L; do compress 1 ucf101_mini dnerv $size 240 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS & done
   for size in S M L; do compress 1 ucf101_mini h264 $size 90 match_bpp_of=[]; compress 1 ucf101_mini hevc $size 90 match_bpp_of=[]; done &
-  wd=$WORK/ucf101_mini/ffnerv_M
-  log "start compress ucf101_mini ffnerv_M (torchrun, 3 processes)"
-  CUDA_VISIBLE_DEVICES=1 timeout "$(limit 240)" python3 -m torch.distributed.run --nproc_per_node 3 --master_port 29521 \
-    tools/compress_dataset.py --source-root "$DATA/ucf101_mini" --codec ffnerv --size M --work-dir "$wd" \
-    --launcher pytorch --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS $TINY_ALL > "$wd.log" 2>&1
-  rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress ucf101_mini ffnerv_M rc=$rc"
+  PROCS=3 PORT=29521 compress 1 ucf101_mini ffnerv M 240 fit.max_epochs=$UCF_EPOCHS \
+    fit.max_time_s=$FIT_SECONDS
   wait
 ) &
-(
-  wd=$WORK/ucf101_mini/dnerv_M_ddp
-  log "start compress ucf101_mini dnerv_M_ddp (torchrun, 2 GPUs)"
-  CUDA_VISIBLE_DEVICES=$(( 1 % NGPU )),$(( 2 % NGPU )) timeout "$(limit 240)" python3 -m torch.distributed.run \
-    --nproc_per_node $(( NGPU > 1 ? 2 : 1 )) --master_port 29523 tools/compress_dataset.py \
-    --source-root "$DATA/ucf101_mini" --codec dnerv --size M --work-dir "$wd" --launcher pytorch \
-    --cfg-options workers=4 fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS output=dnerv_M_ddp $TINY_ALL > "$wd.log" 2>&1
-  rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"; log "end compress ucf101_mini dnerv_M_ddp rc=$rc"
-) &
+PROCS=$(( NGPU > 1 ? 2 : 1 )) PORT=29523 compress $(( 1 % NGPU )),$(( 2 % NGPU )) ucf101_mini dnerv M 240 \
+  fit.max_epochs=$UCF_EPOCHS fit.max_time_s=$FIT_SECONDS output=dnerv_M_ddp &
 
 # ---- D-NeRV ablation on the built-in set -----------------------------------------------
 ablation() {  # GPU NAME SWITCH

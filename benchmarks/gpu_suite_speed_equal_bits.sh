@@ -106,17 +106,8 @@ if [ "$TINY" = 0 ] && part speed; then
 fi
 
 # ---- ffnerv: the built-in set on GPUs 0-1, the UCF101 clips on GPU 2, then TSM ----------
-ffnerv() {  # DATASET GPUS PROCS EPOCHS SECONDS PORT
-  local ds=$1 gpus=$2 procs=$3 epochs=$4 seconds=$5 port=$6 wd=$WORK/$1/ffnerv_M rc
-  mkdir -p "$WORK/$ds"
-  log "start compress $ds ffnerv_M ($procs processes on GPUs $gpus, $epochs epochs)"
-  CUDA_VISIBLE_DEVICES=$gpus timeout "$(limit 330)" python3 -m torch.distributed.run --nproc_per_node "$procs" \
-    --master_port "$port" tools/compress_dataset.py --source-root "$DATA/$ds" --codec ffnerv --size M \
-    --work-dir "$wd" --launcher pytorch --cfg-options workers=4 fit.max_epochs="$epochs" \
-    fit.max_time_s="$seconds" $TINY_ALL > "$wd.log" 2>&1
-  rc=$?; jsonl "$wd/results.json" "$OUT/compression.jsonl"
-  log "end compress $ds ffnerv_M rc=$rc $(python3 -c "import json,sys;r=json.load(open(sys.argv[1]));print(f\"bpp={r['bpp']:.4f} psnr={r['psnr']:.2f}\")" "$wd/results.json" 2>/dev/null)"
-  return $rc
+ffnerv() {  # DATASET GPUS PROCS EPOCHS SECONDS PORT: FFNeRV at M, spread over torchrun's processes
+  PROCS=$3 PORT=$6 compress "$2" "$1" ffnerv M 330 fit.max_epochs="$4" fit.max_time_s="$5"
 }
 if part ffnerv; then
   tsm 2 raw &
