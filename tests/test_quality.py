@@ -42,3 +42,24 @@ def test_ssim_matches_scikit_image_gaussian_ssim():
         reference = full[5:-5, 5:-5].mean()
         assert abs(ours[i].item() - reference) < 1e-5, (ours[i].item(), reference)
         assert np.isfinite(reference)
+
+
+def test_long_video_measured_in_chunks_equals_measured_at_once():
+    """frame_quality bounds memory by measuring a few frames at a time; per-frame values
+    (PSNR, and MS-SSIM at a size that has all five scales) are the same as at once."""
+    import numpy as np
+
+    from toolkit.quality import frame_quality, frames_per_chunk, ms_ssim, psnr
+
+    rng = np.random.default_rng(0)
+    reference = rng.integers(0, 256, (23, 176, 192, 3), dtype=np.uint8)
+    noise = rng.integers(-12, 13, reference.shape)
+    decoded = np.clip(reference.astype(int) + noise, 0, 255).astype(np.uint8)
+    budget = 3 * 176 * 192 * 4 * 32 * 4  # four frames a chunk
+    assert frames_per_chunk(176, 192, budget) == 4
+    chunked_psnr, chunked_ssim = frame_quality(reference, decoded, memory_bytes=budget)
+    ref = torch.from_numpy(reference).permute(0, 3, 1, 2).float() / 255
+    dec = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255
+    assert chunked_psnr.shape == chunked_ssim.shape == (23,)
+    np.testing.assert_allclose(chunked_psnr, psnr(dec, ref).numpy(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(chunked_ssim, ms_ssim(dec, ref).numpy(), rtol=0, atol=1e-6)

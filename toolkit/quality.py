@@ -9,6 +9,7 @@ ask :func:`ms_ssim_applies` which one a size gets.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,6 +83,38 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> torch.
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
     stacked = torch.stack(values, dim=1).clamp_min(0)  # (N, levels); relu as in common practice
     return torch.prod(stacked ** weights, dim=1)
+
+
+# Working memory per pixel value of a frame pair during MS-SSIM, counted from the code (an
+# estimate): about 30 float32 tensors of a frame's size live at once (the two frames, the
+# five-way concatenation and its products, two blur passes, the local statistics).
+# benchmarks/anchors records the measured peak beside it.
+MEASURE_BYTES_PER_VALUE = 4 * 32
+
+
+def frames_per_chunk(height: int, width: int, memory_bytes: float = 512 * 2**20) -> int:
+    """Frames measured at once so that quality measurement stays within ``memory_bytes``."""
+    return max(1, int(memory_bytes // (3 * height * width * MEASURE_BYTES_PER_VALUE)))
+
+
+def frame_quality(reference: np.ndarray, decoded: np.ndarray, device="cpu",
+                  memory_bytes: float = 512 * 2**20) -> tuple[np.ndarray, np.ndarray]:
+    """Per-frame PSNR and MS-SSIM (SSIM for small frames) of uint8 videos (T, H, W, 3).
+
+    Measured in chunks of frames so that memory stays bounded by ``memory_bytes`` whatever
+    the video's length; every value is per frame, so chunking changes nothing.
+    """
+    if reference.shape != decoded.shape:
+        raise ValueError(f"frame_quality: shapes differ, {reference.shape} and {decoded.shape}")
+    chunk = frames_per_chunk(reference.shape[1], reference.shape[2], memory_bytes)
+    psnrs, ssims = [], []
+    for first in range(0, len(reference), chunk):
+        ref = torch.from_numpy(reference[first:first + chunk]).to(device).permute(0, 3, 1, 2).float() / 255
+        dec = torch.from_numpy(decoded[first:first + chunk]).to(device).permute(0, 3, 1, 2).float() / 255
+        psnrs.append(psnr(dec, ref).cpu().numpy())
+        ssims.append(ms_ssim(dec, ref).cpu().numpy())
+        del ref, dec
+    return np.concatenate(psnrs), np.concatenate(ssims)
 
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,

