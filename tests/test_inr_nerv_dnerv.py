@@ -36,6 +36,10 @@ def head_params(c: int) -> int:
     ((32, 40), (4, 5, (2, 2, 2))),
     ((64, 64), (1, 1, (4, 2, 2, 2, 2))),
     ((48, 80), (3, 5, (2, 2, 2, 2))),
+    # the papers' plans for sizes with factors 5 and 3 (NeRV 720p, HNeRV's crop, 1080p)
+    ((720, 1280), (9, 16, (5, 2, 2, 2, 2))),
+    ((640, 1280), (8, 16, (5, 2, 2, 2, 2))),
+    ((1080, 1920), (9, 16, (5, 3, 2, 2, 2))),
 ])
 def test_stride_plan(size, plan):
     assert stride_plan(*size) == plan
@@ -100,6 +104,40 @@ def test_nerv_paper_parameter_counts(channels, millions):
     count = meta_params(lambda: NeRV(256, 320, channels, pe_levels=240))
     print(f"NeRV channels={channels}: {count / 1e6:.2f}M (paper {millions}M)")
     assert abs(count / 1e6 - millions) / millions < 0.05
+
+
+NERV_PAPER_BUNNY = dict(pe_levels=40, expansion=1.0, min_channels=96, act="swish")
+HNERV_NERV_ROW = dict(pe_levels=80, mlp_hidden=None, expansion=0.5, min_channels=12,
+                      head_kernel=3, strides=(5, 4, 2, 2))
+
+
+@pytest.mark.parametrize("channels, millions", [(26, 3.2), (58, 6.3), (112, 12.5)])
+def test_nerv_as_the_nerv_paper_fits_bunny(channels, millions):
+    """NeRV-S/M/L on 720x1280: fc 9x16xC, strides 5,2,2,2,2, widths C, 96, 96, 96, 96."""
+    count = meta_params(lambda: NeRV(720, 1280, channels, **NERV_PAPER_BUNNY))
+    assert abs(count / 1e6 - millions) / millions < 0.02
+    with torch.device("meta"):
+        net = NeRV(720, 1280, channels, **NERV_PAPER_BUNNY)
+    assert (net.base_h, net.base_w, net.strides) == (9, 16, (5, 2, 2, 2, 2))
+    assert net.block_widths == (channels, 96, 96, 96, 96)
+
+
+def test_nerv_as_hnerv_reimplements_it():
+    """HNeRV's NeRV row at 1.5M: the PE straight into an 8x16 map of ~54 channels (its own
+    solver gives 54), strides 5,4,2,2, widths halving to 12, a 3x3 head."""
+    width = solve_width(lambda c: NeRV(640, 1280, c, **HNERV_NERV_ROW), 1_500_000)
+    assert width in (53, 54)
+    net = NeRV(64 * 5, 128 * 5, width, **HNERV_NERV_ROW)  # a smaller frame, same plan
+    assert net.strides == (5, 4, 2, 2) and net.block_widths == (26, 13, 12, 12)
+    assert len(net.stem) == 2 and net.head.kernel_size == (3, 3)
+    out = net(torch.tensor([0.0, 0.5]))
+    assert out.shape == (2, 3, 320, 640) and 0 <= out.min() and out.max() <= 1
+
+
+def test_nerv_explicit_strides_must_fit_the_frame():
+    assert NeRV(720, 1280, 8, strides=(5, 4, 2, 2)).strides == (5, 4, 2, 2)  # 9x16 base
+    with pytest.raises(ValueError, match="must divide"):
+        NeRV(720, 1280, 8, strides=(3, 4, 2, 2))  # 48 does not divide 1280
 
 
 # ---------------------------------------------------------------- clip planning
