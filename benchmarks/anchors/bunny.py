@@ -252,10 +252,11 @@ def run_all(args) -> int:
             if codec not in protocol.configs:
                 continue
             key = f"{codec}:{name}"
-            gpu = gpus[int(placement.get(key, placement.get(codec, 0))) % len(gpus)]
+            positions = [int(p) for p in placement.get(key, placement.get(codec, "0")).split("/")]
             budgets = protocol.parameters if not args.parameters else [
                 float(p) * 1e6 for p in args.parameters.split(",")]
-            for parameters in budgets:
+            for k, parameters in enumerate(budgets):
+                gpu = gpus[positions[k % len(positions)] % len(gpus)]
                 size = label(parameters)
                 pending.append(Run(protocol, codec, size, budget_bpp(parameters, facts["height"],
                                                                       facts["width"], facts["frames"]),
@@ -399,8 +400,8 @@ def main(argv=None) -> int:
     run.add_argument("--parameters", help="budgets in millions, e.g. 0.35,3 (default: the protocol's)")
     run.add_argument("--classical", default="h264,hevc", help="codecs run at each INR's bpp ('' for none)")
     run.add_argument("--gpus", default="", help="GPU indices, e.g. 0,1,2,3 (default: the visible one)")
-    run.add_argument("--place", default="nerv:hnerv=0,nerv:nerv=1,ffnerv=2,dnerv=3",
-                     help="codec[:protocol]=GPU position in --gpus")
+    run.add_argument("--place", default="nerv:hnerv=0,nerv:nerv=1/2/3,ffnerv=2,dnerv=3",
+                     help="codec[:protocol]=P[/P...]: positions in --gpus, budgets spread over them")
     run.add_argument("--per-gpu", type=int, default=4, help="INR fits at once on one GPU")
     run.add_argument("--cpu-slots", type=int, default=2, help="classical encodes at once")
     run.add_argument("--epochs", type=int, default=300)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# GPU session 4 (issues 11 and 13): the Big Buck Bunny anchors and the official peers, on one
+# machine of 4 GPUs. Parts (PARTS, default all):
+#   anchors   benchmarks/anchors/bunny.py: NeRV (both protocols), FFNeRV and D-NeRV on the
+#             640x1280 crop at 0.35 / 0.75 / 1.5 / 3M parameters, H.264/HEVC at their bpp
+#             (ANCHOR_CODECS picks the INR codecs, default nerv,ffnerv,dnerv)
+#   ffnerv_peer   benchmarks/peer_ffnerv.py: the official FFNeRV beside ours on Bunny
+#   dnerv_parity  benchmarks/peer_dnerv.py parity on the built-in set
+#   dnerv_speed   benchmarks/peer_dnerv.py speed, S/M/L, official and ours, one GPU alone
+# Peers are read from .device_carry/peers/<name> (checkouts kept outside the repository,
+# copied there for the call; never committed).
+#
+# Usage: OUT=/some/dir bash benchmarks/gpu_suite_anchors.sh        (TINY=1: CPU dry run)
+cd "$(dirname "$0")/.." || exit 1
+. benchmarks/gpu_common.sh
+PARTS=${PARTS:-anchors ffnerv_peer dnerv_parity dnerv_speed}
+ANCHOR_CODECS=${ANCHOR_CODECS:-nerv,ffnerv,dnerv}
+PEERS=${PEERS:-.device_carry/peers}
+part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
+TINY_FLAG=$([ "$TINY" = 1 ] && echo --tiny)
+log "suite anchors: $NGPU GPU(s), parts: $PARTS"
+
+if part anchors; then
+  log "start anchors ($ANCHOR_CODECS)"
+  python3 benchmarks/anchors/bunny.py run --out "$OUT" --work "$WORK/anchors" $TINY_FLAG \
+    --codecs "$ANCHOR_CODECS" --gpus "$(seq -s, 0 $(( NGPU - 1 )))" \
+    --deadline-s "$(( DEADLINE - $(elapsed) - 10 ))" ${ANCHOR_ARGS:-} > "$OUT/anchors.log" 2>&1 &
+  ANCHORS_PID=$!
+fi
+wait ${ANCHORS_PID:-}
+log "end anchors rc=$?"
+tail -n 40 "$OUT/anchors.log" 2>/dev/null
