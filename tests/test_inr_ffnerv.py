@@ -299,6 +299,9 @@ def test_solved_network_lands_within_5_percent_below_the_budget(monkeypatch, pap
         monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
     count, cfg = solved_count(height, width, frames, budget)
     assert 0.95 * budget <= count <= budget, cfg
+    stages = len(ffnerv_module.stride_plan(height, width)[2])
+    widths = ffnerv_module.decoder_widths(cfg["first_width"], stages, cfg.get("min_channels", 24))
+    assert all(w % 8 == 0 for w in widths[:-1]), widths  # the official grouped convs need it
 
 
 def test_bunny_3m_network_splits_between_grids_and_decoder(monkeypatch):

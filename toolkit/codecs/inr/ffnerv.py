@@ -41,6 +41,7 @@ def default_grid_lengths(num_frames: int, num_grids: int = 2) -> tuple[int, ...]
 
 PAPER_EXPANSION = 8          # first decoder width = 8 * grid channels (official compression recipe)
 EXPANSION_RANGE = (4, 16)    # widths the budget solver may use around it
+MAX_CHANNELS = 4096          # give up searching for widths the groups divide beyond this
 NEAR_BUDGET = 0.01           # candidates this close (share of the budget) to the best count tie
 
 
@@ -66,13 +67,26 @@ def _decoder_parameters(height: int, width: int, plan: tuple, channels: int, fir
         return count_parameters(net) - count_parameters(net.grids)
 
 
+def decoder_widths(first_width: int, num_stages: int, min_channels: int) -> list[int]:
+    """Output width of each decoder stage: the first, then halving down to ``min_channels``."""
+    widths = [first_width]
+    while len(widths) < num_stages:
+        widths.append(max(widths[-1] // 2, min_channels))
+    return widths
+
+
+def _groups_divide_widths(first_width: int, num_stages: int, min_channels: int, groups: int) -> bool:
+    return all(w % groups == 0 for w in decoder_widths(first_width, num_stages, min_channels)[:-1])
+
+
 def solve_size(height: int, width: int, num_frames: int, target_params: int, num_grids: int = 2,
                min_channels: int = 24, groups: int = 8) -> dict:
     """Network arguments (``channels``, ``first_width``, ``grid_lengths``) of the largest FFNeRV
     with at most ``target_params`` parameters, shaped as close to the paper's as the budget allows.
 
     Three knobs, coarse to fine: the grid channels C (a multiple of ``num_grids``), the first
-    decoder width (a multiple of ``groups``, 4C to 16C; the paper's is 8C) and the lengths of the
+    decoder width (4C to 16C, the paper's is 8C; every width but the last a multiple of
+    ``groups``, as the official grouped convolutions need) and the lengths of the
     shorter grids (the default halves per grid, see ``default_grid_lengths``; extra slots, up to
     one per frame, fill what the widths leave). Among the candidates within ``NEAR_BUDGET`` of the
     best count, the one nearest to expansion 8 with the fewest extra slots wins. Raises
@@ -92,7 +106,14 @@ def solve_size(height: int, width: int, num_frames: int, target_params: int, num
         grids = sum(lengths) * slot
         lo = max(groups, -(-lo_exp * channels // groups) * groups)
         # a few channels would cap the widths below the floor's scale: let them reach 4x the floor
-        widths = list(range(lo, max(lo, hi_exp * channels, 4 * min_channels) + 1, groups))
+        widths = [w for w in range(lo, max(lo, hi_exp * channels, 4 * min_channels) + 1, groups)
+                  if _groups_divide_widths(w, len(plan[2]), min_channels, groups)]
+        if not widths:  # none whose halvings stay divisible by the groups: try wider grids
+            if channels > MAX_CHANNELS:
+                raise ValueError(f"no FFNeRV decoder widths are divisible by groups={groups} with "
+                                 f"min_channels={min_channels}; choose other values")
+            channels += num_grids
+            continue
 
         def size(i: int) -> int:
             return grids + _decoder_parameters(height, width, plan, channels, widths[i], num_grids,
@@ -101,14 +122,12 @@ def solve_size(height: int, width: int, num_frames: int, target_params: int, num
         smallest = smallest or (size(0), widths[0])
         if size(0) > target_params:
             break
-        # The count grows with the first width but not strictly (a later stage's groups follow
-        # its width's divisors), so the binary search's answer is checked in a small window.
         fits, too_big = 0, len(widths)
         while too_big - fits > 1:
             mid = (fits + too_big) // 2
             fits, too_big = (mid, too_big) if size(mid) <= target_params else (fits, mid)
         paper = min(range(len(widths)), key=lambda i: abs(widths[i] - PAPER_EXPANSION * channels))
-        for i in {*range(max(0, fits - 4), min(len(widths), fits + 5)), paper}:
+        for i in {fits, paper}:
             used = size(i)
             if used <= target_params:
                 extra = min((target_params - used) // slot, spare_slots)
