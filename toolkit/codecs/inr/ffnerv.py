@@ -254,8 +254,8 @@ class FFNeRV(nn.Module):
         self.grids = nn.ModuleList(TemporalGrid(length, channels // num_grids, base_h, base_w)
                                    for length in grid_lengths)
         stages, in_channels = [], channels
-        for i, stride in enumerate(strides):
-            out_channels = first_width if i == 0 else max(in_channels // 2, min_channels)
+        for i, (stride, out_channels) in enumerate(
+                zip(strides, decoder_widths(first_width, len(strides), min_channels))):
             stages.append(UpsampleBlock(in_channels, out_channels, stride, compact=i > 0, groups=groups))
             if i + 1 == quarter_stage:
                 quarter_channels = out_channels
