@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -262,3 +264,76 @@ def test_aggregate_under_bf16_autocast_with_missing_neighbours():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(index, neighbours, torch.zeros(1, 4, dtype=torch.bool))
     assert torch.isfinite(out["final"].float()).all()
+
+
+# ---- sizing to a budget ---------------------------------------------------------------------
+from toolkit.codecs.inr.codec import FFNeRVCodec  # noqa: E402
+from toolkit.codecs.inr.networks import build_network  # noqa: E402
+from toolkit.codecs.inr.sizing import count_parameters  # noqa: E402
+
+# The papers' plans for 16:9 and 1:2 frames (first stride 5, or 5 then 3) and D-NeRV's for 256x320.
+PAPER_PLANS = {(640, 1280): (8, 16, (5, 2, 2, 2, 2)), (720, 1280): (9, 16, (5, 2, 2, 2, 2)),
+               (1080, 1920): (9, 16, (5, 3, 2, 2, 2)), (256, 320): (4, 5, (4, 2, 2, 2, 2)),
+               (40, 80): (1, 2, (5, 2, 2, 2)), (48, 96): (1, 2, (3, 2, 2, 2, 2))}
+UCF_BUDGETS = [bpp * 256 * 320 * 150 / 8 for bpp in (0.056, 0.067, 0.081)]  # S/M/L, 150 frames
+
+
+def solved_count(height, width, frames, budget):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a solve that falls short or gives up warns
+        cfg = FFNeRVCodec().network_config(height, width, frames, budget)
+    with torch.device("meta"):
+        return count_parameters(build_network(cfg)), cfg
+
+
+SIZING_CASES = [*[(640, 1280, 132, b) for b in (0.35e6, 0.75e6, 1.5e6, 3e6)],
+                *[(256, 320, 150, b) for b in UCF_BUDGETS], (720, 1280, 132, 3e6)]
+
+
+@pytest.mark.parametrize("papers_plans, height, width, frames, budget", [
+    *[(False, *case) for case in SIZING_CASES],  # whatever plan ``stride_plan`` gives
+    *[(True, *case) for case in SIZING_CASES + [(1080, 1920, 600, 3e6)]]])
+def test_solved_network_lands_within_5_percent_below_the_budget(monkeypatch, papers_plans,
+                                                                height, width, frames, budget):
+    if papers_plans:
+        monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
+    count, cfg = solved_count(height, width, frames, budget)
+    assert 0.95 * budget <= count <= budget, cfg
+    stages = len(ffnerv_module.stride_plan(height, width)[2])
+    widths = ffnerv_module.decoder_widths(cfg["first_width"], stages, cfg.get("min_channels", 24))
+    assert all(w % 8 == 0 for w in widths[:-1]), widths  # the official grouped convs need it
+
+
+def test_bunny_3m_network_splits_between_grids_and_decoder(monkeypatch):
+    monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
+    _, cfg = solved_count(640, 1280, 132, 3e6)
+    with torch.device("meta"):
+        net = build_network(cfg)
+    total = count_parameters(net)
+    shares = [count_parameters(net.grids) / total] + [count_parameters(s) / total for s in net.stages]
+    assert 0.1 < shares[0] < 0.5 and max(shares) < 0.75, shares
+    assert 6 <= cfg["first_width"] / cfg["channels"] <= 10  # near the paper's expansion of 8
+
+
+def test_budget_below_the_smallest_network_warns_once_and_uses_it():
+    with pytest.warns(UserWarning, match="below the smallest FFNeRV network for 14 frames of 256x320"):
+        cfg = FFNeRVCodec().network_config(256, 320, 14, 5000)
+    with pytest.raises(ffnerv_module.BudgetBelowSmallestNetwork) as error:
+        ffnerv_module.solve_size(256, 320, 14, 5000)
+    assert {k: cfg[k] for k in error.value.smallest} == error.value.smallest
+
+
+def test_solved_widths_need_channels_set_alongside():
+    with pytest.raises(ValueError, match="network.first_width is set but network.channels is not"):
+        FFNeRVCodec(network=dict(first_width=64)).network_config(64, 80, 10, 1e5)
+    cfg = FFNeRVCodec(network=dict(channels=8, groups=2)).network_config(64, 80, 10, 1e5)
+    assert cfg["channels"] == 8 and "first_width" not in cfg
+
+
+@pytest.mark.parametrize("height, width", [(40, 80), (48, 96)])
+def test_network_runs_with_a_first_stride_of_5_or_3(monkeypatch, height, width):
+    monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
+    net = FFNeRV(height, width, 6, channels=4, min_channels=4, groups=2, first_width=12)
+    assert [s.shuffle.upscale_factor for s in net.stages] == list(PAPER_PLANS[(height, width)][2])
+    frames = list(net.decode(batch_size=2))
+    assert len(frames) == 6 and frames[0].shape == (3, height, width)

@@ -348,8 +348,41 @@ class FFNeRVCodec(INRCodec):
     dataset_type = "SourceFrames"
     per_video = True
 
+    # Shares of the budget a solved network may leave unused before the codec warns.
+    BUDGET_TOLERANCE = 0.05
+
     def extra_network_args(self, num_frames):
         return dict(num_frames=num_frames)
+
+    def network_config(self, height, width, num_frames, params_budget):
+        """Grid channels, first decoder width and grid lengths solved from the budget
+        (``ffnerv.solve_size``) unless ``channels`` is set."""
+        from toolkit.codecs.inr.ffnerv import BudgetBelowSmallestNetwork, solve_size
+
+        cfg = dict(type=self.network_type, height=height, width=width, num_frames=num_frames)
+        cfg.update(self.network_overrides)
+        if cfg.get("channels") is not None:
+            return cfg
+        solved_keys = [k for k in ("first_width", "grid_lengths") if cfg.get(k) is not None]
+        if solved_keys:
+            raise ValueError(f"{self.name}: network.{solved_keys[0]} is set but network.channels is "
+                             f"not; set channels too, or leave both to the budget solver")
+        shape = {k: cfg[k] for k in ("num_grids", "min_channels", "groups") if k in cfg}
+        budget = int(params_budget)
+        try:
+            cfg.update(solve_size(height, width, num_frames, budget, **shape))
+        except BudgetBelowSmallestNetwork as error:
+            warnings.warn(f"{self.name}: {error}; using that network (the measured bpp will be "
+                          f"above the target)")
+            cfg.update(error.smallest)
+            return cfg
+        with torch.device("meta"):
+            solved = count_parameters(build_network(cfg))
+        if solved < (1 - self.BUDGET_TOLERANCE) * budget:
+            warnings.warn(f"{self.name}: the largest network within {budget} parameters has {solved} "
+                          f"({1 - solved / budget:.0%} below; the widths' steps are coarse this "
+                          f"close to the smallest network)")
+        return cfg
 
     def fit_jobs(self, source, videos, weight_bits, **context):
         total = sum(source.videos[i].num_frames for i in videos)

@@ -13,6 +13,7 @@ training, quantisation and entropy coding live elsewhere. All learned tensors ar
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Sequence
 
@@ -22,7 +23,7 @@ from torch import nn
 
 from toolkit.codecs.inr.blocks import backward_warp_fp32
 from toolkit.quality import ssim
-from toolkit.codecs.inr.sizing import stride_plan
+from toolkit.codecs.inr.sizing import count_parameters, stride_plan
 
 NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)
 LOOK_AHEAD = max(NEIGHBOUR_OFFSETS)
@@ -36,6 +37,119 @@ def default_grid_lengths(num_frames: int, num_grids: int = 2) -> tuple[int, ...]
     the longest one slot per frame. Every grid keeps at least 2 slots.
     """
     return tuple(max(2, math.ceil(num_frames / 2 ** (num_grids - 1 - g))) for g in range(num_grids))
+
+
+PAPER_EXPANSION = 8          # first decoder width = 8 * grid channels (official compression recipe)
+EXPANSION_RANGE = (4, 16)    # widths the budget solver may use around it
+MAX_CHANNELS = 4096          # give up searching for widths the groups divide beyond this
+NEAR_BUDGET = 0.01           # candidates this close (share of the budget) to the best count tie
+
+
+class BudgetBelowSmallestNetwork(ValueError):
+    """A parameter budget below the smallest FFNeRV network of a frame size and length;
+    ``smallest`` holds that network's arguments (as ``solve_size`` returns them)."""
+
+    def __init__(self, message: str, smallest: dict):
+        super().__init__(message)
+        self.smallest = smallest
+
+
+@functools.lru_cache(maxsize=4096)
+def _decoder_parameters(height: int, width: int, plan: tuple, channels: int, first_width: int,
+                        num_grids: int, min_channels: int, groups: int) -> int:
+    """Parameters outside the grids (they do not depend on the video's length).
+
+    ``plan`` is ``stride_plan(height, width)``, part of the cache key only."""
+    with torch.device("meta"):
+        net = FFNeRV(height, width, 1, channels=channels, grid_lengths=(1,) * num_grids,
+                     num_grids=num_grids, min_channels=min_channels, groups=groups,
+                     first_width=first_width)
+        return count_parameters(net) - count_parameters(net.grids)
+
+
+def decoder_widths(first_width: int, num_stages: int, min_channels: int) -> list[int]:
+    """Output width of each decoder stage: the first, then halving down to ``min_channels``."""
+    widths = [first_width]
+    while len(widths) < num_stages:
+        widths.append(max(widths[-1] // 2, min_channels))
+    return widths
+
+
+def _groups_divide_widths(first_width: int, num_stages: int, min_channels: int, groups: int) -> bool:
+    return all(w % groups == 0 for w in decoder_widths(first_width, num_stages, min_channels)[:-1])
+
+
+def solve_size(height: int, width: int, num_frames: int, target_params: int, num_grids: int = 2,
+               min_channels: int = 24, groups: int = 8) -> dict:
+    """Network arguments (``channels``, ``first_width``, ``grid_lengths``) of the largest FFNeRV
+    with at most ``target_params`` parameters, shaped as close to the paper's as the budget allows.
+
+    Three knobs, coarse to fine: the grid channels C (a multiple of ``num_grids``), the first
+    decoder width (4C to 16C, the paper's is 8C; every width but the last a multiple of
+    ``groups``, as the official grouped convolutions need) and the lengths of the
+    shorter grids (the default halves per grid, see ``default_grid_lengths``; extra slots, up to
+    one per frame, fill what the widths leave). Among the candidates within ``NEAR_BUDGET`` of the
+    best count, the one nearest to expansion 8 with the fewest extra slots wins. Raises
+    ``BudgetBelowSmallestNetwork`` when not even the smallest network fits.
+    """
+    plan = stride_plan(height, width)
+    base_h, base_w = plan[:2]
+    lengths = default_grid_lengths(num_frames, num_grids)
+    spare_slots = sum(num_frames - n for n in lengths[:-1])
+    lo_exp, hi_exp = EXPANSION_RANGE
+
+    candidates = []  # (parameters, distance from expansion 8, extra slots, channels, first width)
+    smallest = None  # (parameters, first width) of the smallest network
+    channels = num_grids
+    while True:
+        slot = channels // num_grids * base_h * base_w
+        grids = sum(lengths) * slot
+        lo = max(groups, -(-lo_exp * channels // groups) * groups)
+        # a few channels would cap the widths below the floor's scale: let them reach 4x the floor
+        widths = [w for w in range(lo, max(lo, hi_exp * channels, 4 * min_channels) + 1, groups)
+                  if _groups_divide_widths(w, len(plan[2]), min_channels, groups)]
+        if not widths:  # none whose halvings stay divisible by the groups: try wider grids
+            if channels > MAX_CHANNELS:
+                raise ValueError(f"no FFNeRV decoder widths are divisible by groups={groups} with "
+                                 f"min_channels={min_channels}; choose other values")
+            channels += num_grids
+            continue
+
+        def size(i: int) -> int:
+            return grids + _decoder_parameters(height, width, plan, channels, widths[i], num_grids,
+                                               min_channels, groups)
+
+        smallest = smallest or (size(0), widths[0])
+        if size(0) > target_params:
+            break
+        fits, too_big = 0, len(widths)
+        while too_big - fits > 1:
+            mid = (fits + too_big) // 2
+            fits, too_big = (mid, too_big) if size(mid) <= target_params else (fits, mid)
+        paper = min(range(len(widths)), key=lambda i: abs(widths[i] - PAPER_EXPANSION * channels))
+        for i in {fits, paper}:
+            used = size(i)
+            if used <= target_params:
+                extra = min((target_params - used) // slot, spare_slots)
+                candidates.append((used + extra * slot,
+                                   abs(math.log(widths[i] / (PAPER_EXPANSION * channels))),
+                                   extra, channels, widths[i]))
+        channels += num_grids
+    fixed = dict(num_grids=num_grids, min_channels=min_channels, groups=groups)
+    if not candidates:
+        raise BudgetBelowSmallestNetwork(
+            f"a budget of {target_params} parameters is below the smallest FFNeRV network for "
+            f"{num_frames} frames of {height}x{width} ({smallest[0]} parameters)",
+            dict(channels=num_grids, first_width=smallest[1], grid_lengths=lengths, **fixed))
+    best = max(c[0] for c in candidates)
+    near = [c for c in candidates if c[0] >= best - NEAR_BUDGET * target_params]
+    _, _, extra, channels, w1 = min(near, key=lambda c: (c[1], c[2]))
+    grown = list(lengths)
+    for g in range(num_grids - 2, -1, -1):  # extra slots go to the longer of the short grids first
+        add = min(extra, num_frames - grown[g])
+        grown[g] += add
+        extra -= add
+    return dict(channels=channels, first_width=w1, grid_lengths=tuple(grown), **fixed)
 
 
 def neighbour_indices(frame_index: torch.Tensor, num_frames: int,
@@ -108,8 +222,8 @@ class UpsampleBlock(nn.Module):
 class FFNeRV(nn.Module):
     """FFNeRV network for one video of ``num_frames`` frames of ``height`` x ``width``.
 
-    ``channels`` (C) is the total grid width and the size knob: decoder widths start at 8*C and
-    halve per stage down to ``min_channels``.
+    ``channels`` (C) is the total grid width; decoder widths start at ``first_width`` (default
+    8*C, the paper's expansion of 8) and halve per stage down to ``min_channels``.
     """
 
     NEIGHBOUR_OFFSETS = NEIGHBOUR_OFFSETS
@@ -117,7 +231,7 @@ class FFNeRV(nn.Module):
 
     def __init__(self, height: int, width: int, num_frames: int, channels: int = 48,
                  grid_lengths: tuple[int, ...] | None = None, num_grids: int = 2,
-                 min_channels: int = 24, groups: int = 8):
+                 min_channels: int = 24, groups: int = 8, first_width: int | None = None):
         super().__init__()
         if num_frames < 1:
             raise ValueError(f"num_frames must be >= 1, got {num_frames}")
@@ -128,6 +242,10 @@ class FFNeRV(nn.Module):
                              f"num_grids is {num_grids}; pass matching values")
         if num_grids < 1 or channels % num_grids:
             raise ValueError(f"channels ({channels}) must be a positive multiple of num_grids ({num_grids})")
+        if first_width is None:
+            first_width = 8 * channels
+        elif first_width < 1:
+            raise ValueError(f"first_width must be >= 1, got {first_width}")
         base_h, base_w, strides = stride_plan(height, width)
         quarter_stage = self._quarter_resolution_stage(strides, height, width)
 
@@ -136,8 +254,8 @@ class FFNeRV(nn.Module):
         self.grids = nn.ModuleList(TemporalGrid(length, channels // num_grids, base_h, base_w)
                                    for length in grid_lengths)
         stages, in_channels = [], channels
-        for i, stride in enumerate(strides):
-            out_channels = 8 * channels if i == 0 else max(in_channels // 2, min_channels)
+        for i, (stride, out_channels) in enumerate(
+                zip(strides, decoder_widths(first_width, len(strides), min_channels))):
             stages.append(UpsampleBlock(in_channels, out_channels, stride, compact=i > 0, groups=groups))
             if i + 1 == quarter_stage:
                 quarter_channels = out_channels
