@@ -83,6 +83,13 @@ class HeaderFields:
         shown = shown if len(shown) <= 40 else shown[:37] + "..."
         return self.error(f"header field {where} is {shown} ({type(value).__name__}), expected {expected}")
 
+    def codec(self, name: str) -> None:
+        """The header names codec ``name`` (checked first: a file of another codec is told so)."""
+        header = self.bitstream.header
+        codec = header.get("codec") if isinstance(header, dict) else None
+        if codec != name:
+            raise self.error(f"the file holds codec {repr(codec)[:40]}, this decoder is {name!r}")
+
     def mapping(self, value, where: str, required=(), optional=()) -> dict:
         """A dict with every ``required`` key and no key outside ``required`` and ``optional``."""
         if not isinstance(value, dict):

@@ -378,11 +378,10 @@ class ClassicalCodec:
         claim more frames than its chunk has bytes.
         """
         fields = HeaderFields(bitstream)
+        fields.codec(self.name)
         header = fields.mapping(bitstream.header, "(the header)",
                                 required=("codec", "settings", "crf", "fps", "videos"))
-        codec = fields.choice(header["codec"], "codec", tuple(CODEC_LIBRARIES))
-        if codec != self.name:
-            raise fields.error(f"the file holds codec {codec!r}, this decoder is {self.name!r}")
+        codec = self.name
         settings = fields.mapping(header["settings"], "settings",
                                   optional=[f.name for f in dataclasses.fields(EncoderSettings)])
         fields.choice(settings.get("codec", codec), "settings.codec", (codec,))
