@@ -77,7 +77,7 @@ def write_samples(directory) -> dict[str, str]:
 
 def header_text(header: dict) -> bytes:
     """Compact JSON as write_bitstream writes it, but NaN and infinity allowed (crafted files)."""
-    return json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode(errors="surrogatepass")
 
 
 def container(text: bytes, chunks, version: int = FORMAT_VERSION) -> bytes:

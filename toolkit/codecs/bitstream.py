@@ -104,9 +104,10 @@ class HeaderFields:
         return value
 
     def array(self, value, where: str, low: int, high: int) -> list:
-        if not isinstance(value, list) or not low <= len(value) <= high:
-            raise self._wrong(where, value if not isinstance(value, list) else f"{len(value)} items",
-                              f"a list of {low} to {high} items")
+        if not isinstance(value, list):
+            raise self._wrong(where, value, f"a list of {low} to {high} items")
+        if not low <= len(value) <= high:
+            raise self.error(f"header field {where} has {len(value)} items, expected {low} to {high}")
         return value
 
     def integer(self, value, where: str, low: int, high: int) -> int:
@@ -117,7 +118,7 @@ class HeaderFields:
     def number(self, value, where: str, low: float, high: float) -> float:
         """A finite int or float within [low, high]."""
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not math.isfinite(value) or not low <= value <= high:
+                or not low <= value <= high:  # False for NaN; exact for ints of any size
             raise self._wrong(where, value, f"a finite number from {low:g} to {high:g}")
         return value
 
