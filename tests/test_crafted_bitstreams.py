@@ -83,7 +83,7 @@ def test_payload_declaring_2_to_32_values_is_refused_not_aborted(worker, files, 
     nerv = read_bitstream(files["nerv"])
     path = _crafted(tmp_path, files["nerv"], chunks=[("weights/00000", payload)])
     assert len(samples.container(samples.header_text(nerv.header), [])) + len(payload) < 400
-    _one_line_error(worker.decode("nerv", path, timeout=60), "weights/00000")
+    _one_line_error(worker.decode("nerv", path, timeout=60), "weights/00000", "'w' is not in the network")
 
 
 def test_huge_frame_count_is_refused_before_rendering(worker, files, tmp_path):

@@ -245,9 +245,9 @@ def _parse_meta(meta, payload_bytes: int, expected: dict[str, tuple[int, ...]] |
                              f"does not exist or has another bit width")
         used_models.add(model)
     if expected is not None and names != set(expected):
-        difference = sorted(names ^ set(expected))
-        raise ValueError(f"tensor payload: tensor {difference[0][:60]!r} is "
-                         f"{'not in the network' if difference[0] in names else 'missing'}")
+        extra, missing = sorted(names - set(expected)), sorted(set(expected) - names)
+        raise ValueError(f"tensor payload: tensor {extra[0][:60]!r} is not in the network" if extra
+                         else f"tensor payload: the network's tensor {missing[0]!r} is missing")
     if len(used_models) != len(model_bits):
         raise ValueError("tensor payload: a histogram model is used by no tensor")
     if symbols > MAX_SYMBOLS_PER_BYTE * payload_bytes:
