@@ -53,7 +53,8 @@ def sample(codec: str) -> Bitstream:
     layout = dict(height=HEIGHT, width=WIDTH, fps=FPS,
                   videos=[dict(index=i, num_frames=n) for i, n in enumerate(FRAME_COUNTS)])
     groups = [[0], [1]] if coder.per_video else [[0, 1]]
-    jobs = [FitJob(f"job{k}", group, coder.network_config(HEIGHT, WIDTH, sum(FRAME_COUNTS[v] for v in group), 0))
+    jobs = [FitJob(f"job{k}", group,
+                   coder.network_config(HEIGHT, WIDTH, sum(FRAME_COUNTS[v] for v in group), 0))
             for k, group in enumerate(groups)]
     torch.manual_seed(0)
     networks = [build_network(job.network) for job in jobs]

@@ -31,7 +31,6 @@ import random
 import shutil
 import time
 
-import pytest
 
 import bitstream_samples as samples
 from bitstream_decode_worker import DecodeWorker

@@ -40,7 +40,8 @@ def worker():
 def _crafted(tmp_path, codec_file: str, header: dict | None = None, chunks=None, text=None) -> str:
     """A copy of a sample with its header and/or chunks replaced, checksums recomputed."""
     original = read_bitstream(codec_file)
-    text = text if text is not None else samples.header_text(header if header is not None else original.header)
+    if text is None:
+        text = samples.header_text(header if header is not None else original.header)
     path = tmp_path / "crafted.bits"
     path.write_bytes(samples.container(text, chunks if chunks is not None else original.chunks.items()))
     return str(path)

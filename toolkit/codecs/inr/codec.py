@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, BitstreamError,
-                                      HeaderFields, bitstream_error)
+from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
+                                      bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr.dnerv import keyframe_count, keyframe_indices, plan_clips
 from toolkit.codecs.inr.networks import build_network
@@ -256,11 +256,10 @@ class INRCodec:
         networks = []
         for index, cfg in enumerate(header["networks"]):
             name = f"weights/{index:05d}"
+            shapes = self._weight_shapes(bitstream, index, cfg)
             try:
-                weights = unpack_state_dict(bitstream.chunks[name], self._weight_shapes(bitstream, index, cfg))
+                weights = unpack_state_dict(bitstream.chunks[name], shapes)
             except ValueError as error:
-                if isinstance(error, BitstreamError):
-                    raise
                 raise bitstream_error(bitstream, f"chunk {name!r}: {error}") from None
             networks.append(self._load(cfg, weights))
         return networks
