@@ -177,3 +177,30 @@ def test_sixteen_bit_tables_stay_small_for_sparse_histograms():
     payload = encode_tensors(tensors)
     assert len(payload) < 200 * 2 + 600  # not a 65,536-entry table
     _assert_same(decode_tensors(payload), tensors)
+
+
+def test_payload_size_bounds_what_the_decoder_allocates():
+    """Symbols, histogram tables and tensor names are checked before anything is decoded."""
+    tensors = {"w": quantize_tensor(_randn(8, 4), bits=8, axis=0)}
+    payload = encode_tensors(tensors)
+    _assert_same(decode_tensors(payload, expected={"w": (8, 4)}), tensors)
+    with pytest.raises(ValueError, match="has shape"):
+        decode_tensors(payload, expected={"w": (8, 5)})
+    with pytest.raises(ValueError, match="'v' is missing"):
+        decode_tensors(payload, expected={"w": (8, 4), "v": (1,)})
+    with pytest.raises(ValueError, match="'w' is not in the network"):
+        decode_tensors(payload, expected={})
+
+    def crafted(meta: bytes) -> bytes:
+        description = _deflate(meta)
+        return b"QT\x01" + _varint(len(description)) + description + b"\x00" * 64
+
+    with pytest.raises(ValueError, match="used by no tensor"):
+        decode_tensors(crafted(b'{"tensors":[],"models":[{"bits":8}]}'))
+    many_models = b'{"tensors":[' + b",".join(
+        b'{"name":"t%d","shape":[1],"axis":null,"bits":16,"model":%d}' % (i, i) for i in range(4)) \
+        + b'],"models":[' + b",".join([b'{"bits":16}'] * 4) + b"]}"
+    with pytest.raises(ValueError, match="histograms of 262144 entries"):
+        decode_tensors(crafted(many_models))
+    with pytest.raises(ValueError, match="description is corrupted .inflates to more than"):
+        decode_tensors(crafted(b" " * (17 * 2**20)))

@@ -11,6 +11,7 @@ in ``docs/bitstream.md``; bpp is computed from the size of this file.
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import zlib
@@ -25,6 +26,20 @@ _TOTAL_LENGTH = struct.Struct("<Q")
 _END_TAG = b"\x00"  # a chunk name length of 0 marks the end
 _MAX_NAME_BYTES = 255
 _MAX_CHUNK_BYTES = 2**32 - 1
+#: Largest header a reader inflates: 16x the header of all of UCF101 (about 1 MB), so
+#: that a small compressed header cannot expand into gigabytes.
+MAX_HEADER_TEXT_BYTES = 16 * 2**20
+#: Fewest bits per decoded pixel a file may claim, counted over its chunks: 500x below
+#: the lowest rate this project runs (0.05 bpp), so what a decoder renders is bounded by
+#: the size of the file.
+MIN_BITS_PER_PIXEL = 1e-4
+#: Most pixels of one decoded video (a decoder yields whole videos): 13,000 frames of
+#: 320x256, 3 GiB as uint8 RGB.
+MAX_VIDEO_PIXELS = 2**30
+#: Largest frame side any decoder accepts (H.264 and HEVC levels stop at 8192).
+MAX_FRAME_SIDE = 16384
+_REWRITE = ("the file is damaged, crafted or was written by another codec: decode it with the "
+            "codec that wrote it, or rewrite it")
 
 
 class BitstreamError(ValueError):
@@ -37,10 +52,105 @@ class Bitstream:
 
     header: dict  # JSON-serialisable
     chunks: dict[str, bytes] = field(default_factory=dict)  # ordered as written
+    path: str | None = field(default=None, compare=False)  # the file it was read from
+
+
+def bitstream_error(bitstream: Bitstream, problem: str, remedy: str = _REWRITE) -> BitstreamError:
+    """A BitstreamError naming the file ``bitstream`` was read from (for decoders)."""
+    return _error(bitstream.path or "bitstream", problem, remedy)
 
 
 def _error(path, problem: str, remedy: str) -> BitstreamError:
     return BitstreamError(f"{os.fspath(path)}: {problem}; {remedy}")
+
+
+class HeaderFields:
+    """Typed, bounded reads of a bitstream header, for its decoder.
+
+    Each method returns the checked value or raises one BitstreamError naming the file
+    and the field (``where``, e.g. ``videos[2].num_frames``), so a decoder validates the
+    whole header before it allocates or renders anything from it.
+    """
+
+    def __init__(self, bitstream: Bitstream):
+        self.bitstream = bitstream
+
+    def error(self, problem: str) -> BitstreamError:
+        return bitstream_error(self.bitstream, problem)
+
+    def _wrong(self, where: str, value, expected: str) -> BitstreamError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        return self.error(f"header field {where} is {shown} ({type(value).__name__}), expected {expected}")
+
+    def codec(self, name: str) -> None:
+        """The header names codec ``name`` (checked first: a file of another codec is told so)."""
+        header = self.bitstream.header
+        codec = header.get("codec") if isinstance(header, dict) else None
+        if codec != name:
+            raise self.error(f"the file holds codec {repr(codec)[:40]}, this decoder is {name!r}")
+
+    def mapping(self, value, where: str, required=(), optional=()) -> dict:
+        """A dict with every ``required`` key and no key outside ``required`` and ``optional``."""
+        if not isinstance(value, dict):
+            raise self._wrong(where, value, "an object")
+        missing = [key for key in required if key not in value]
+        if missing:
+            raise self.error(f"header field {where} lacks {', '.join(map(repr, missing))}")
+        unknown = [key for key in value if key not in required and key not in optional]
+        if unknown:
+            raise self.error(f"header field {where} has unknown keys "
+                             f"{', '.join(repr(key)[:40] for key in unknown[:5])}")
+        return value
+
+    def array(self, value, where: str, low: int, high: int) -> list:
+        if not isinstance(value, list):
+            raise self._wrong(where, value, f"a list of {low} to {high} items")
+        if not low <= len(value) <= high:
+            raise self.error(f"header field {where} has {len(value)} items, expected {low} to {high}")
+        return value
+
+    def integer(self, value, where: str, low: int, high: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self._wrong(where, value, f"an integer from {low} to {high}")
+        return value
+
+    def number(self, value, where: str, low: float, high: float) -> float:
+        """A finite int or float within [low, high]."""
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not low <= value <= high:  # False for NaN; exact for ints of any size
+            raise self._wrong(where, value, f"a finite number from {low:g} to {high:g}")
+        return value
+
+    def flag(self, value, where: str) -> bool:
+        if not isinstance(value, bool):
+            raise self._wrong(where, value, "true or false")
+        return value
+
+    def choice(self, value, where: str, choices) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise self._wrong(where, value, f"one of {', '.join(map(repr, choices))}")
+        return value
+
+    def chunks(self, expected: list[str]) -> None:
+        """The file holds exactly the chunks ``expected``."""
+        missing = [name for name in expected if name not in self.bitstream.chunks]
+        if missing:
+            raise self.error(f"chunk {missing[0]!r} is missing ({len(missing)} of the "
+                             f"{len(expected)} chunks the header implies)")
+        unexpected = set(self.bitstream.chunks) - set(expected)
+        if unexpected:
+            raise self.error(f"chunk {sorted(unexpected)[0]!r} is not one the header implies")
+
+    def decoded_pixels(self, pixels: int, largest_video: int) -> None:
+        """What the header says will be decoded is bounded by the bytes of the chunks."""
+        coded_bits = 8 * sum(len(chunk) for chunk in self.bitstream.chunks.values())
+        if pixels > coded_bits / MIN_BITS_PER_PIXEL:
+            raise self.error(f"the header claims {pixels} pixels from {coded_bits // 8} coded bytes, "
+                             f"below {MIN_BITS_PER_PIXEL:g} bits per pixel")
+        if largest_video > MAX_VIDEO_PIXELS:
+            raise self.error(f"the header claims a video of {largest_video} pixels, above the "
+                             f"{MAX_VIDEO_PIXELS} a decoder renders")
 
 
 def _encode_header(path, header) -> bytes:
@@ -169,16 +279,45 @@ def _parse_preamble(path, parser: _Parser) -> tuple[int, int]:
     return header_length, header_crc
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} overflows a float")
+    return value
+
+
+def parse_json(text: bytes) -> object:
+    """Strict JSON: NaN, Infinity and numbers that overflow a float raise ValueError."""
+    try:
+        return json.loads(text.decode(), parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def inflate(data, limit: int) -> bytes:
+    """Raw DEFLATE ``data``; zlib.error when incomplete, over-long or above ``limit`` bytes."""
+    decompressor = zlib.decompressobj(-15)
+    out = decompressor.decompress(data, limit + 1)
+    if len(out) > limit:
+        raise zlib.error(f"inflates to more than {limit} bytes")
+    out += decompressor.flush()
+    if not decompressor.eof or decompressor.unused_data or len(out) > limit:
+        raise zlib.error("incomplete or over-long DEFLATE stream")
+    return out
+
+
 def _parse_header(path, parser: _Parser, length: int, crc: int) -> dict:
     raw = parser.take(length, "the header")
     if zlib.crc32(raw) != crc:
         raise _error(path, "checksum mismatch in the header", "the file is corrupted: rewrite it")
     try:
-        decompressor = zlib.decompressobj(-15)
-        text = decompressor.decompress(raw) + decompressor.flush()
-        header = json.loads(text.decode())
-        if not decompressor.eof or decompressor.unused_data or not isinstance(header, dict):
-            raise ValueError("not one complete JSON object")
+        header = parse_json(inflate(raw, MAX_HEADER_TEXT_BYTES))
+        if not isinstance(header, dict):
+            raise ValueError("not one JSON object")
     except (zlib.error, UnicodeDecodeError, ValueError) as error:
         raise _error(path, f"header is malformed ({error})",
                      "the file was written by another program: rewrite it") from None
@@ -200,7 +339,11 @@ def _parse_chunks(path, parser: _Parser) -> dict[str, bytes]:
         if zlib.crc32(parser.data[start_pos:parser.pos - _CRC.size]) != crc:
             raise _error(path, f"checksum mismatch in chunk {shown!r} (bytes {start_pos} to {parser.pos})",
                          "the file is corrupted: rewrite it")
-        name = bytes(name_raw).decode()  # valid UTF-8: the CRC matched what write_bitstream wrote
+        try:
+            name = bytes(name_raw).decode()
+        except UnicodeDecodeError:
+            raise _error(path, f"chunk name {bytes(name_raw)!r} is not UTF-8",
+                         "the file was written by another program: rewrite it") from None
         if name in chunks:
             raise _error(path, f"chunk {name!r} appears twice", "the file is corrupted: rewrite it")
         chunks[name] = bytes(payload)
@@ -217,4 +360,4 @@ def read_bitstream(path) -> Bitstream:
         raise _error(path, f"the end marker records {total_length} bytes but the file has "
                      f"{len(parser.data)} (end marker at byte {parser.pos - _TOTAL_LENGTH.size - 1})",
                      "the file is corrupted or has bytes appended: rewrite it")
-    return Bitstream(header=header, chunks=chunks)
+    return Bitstream(header=header, chunks=chunks, path=os.fspath(path))

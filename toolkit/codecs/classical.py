@@ -27,7 +27,8 @@ import av
 import numpy as np
 from av.video.reformatter import Interpolation
 
-from toolkit.codecs.bitstream import Bitstream, write_bitstream
+from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
+                                      bitstream_error, write_bitstream)
 from toolkit.registry import CODECS
 
 #: Codec name -> (PyAV encoder, PyAV decoder).
@@ -254,6 +255,8 @@ def decode_video(data: bytes, codec: str, num_frames: int, height: int, width: i
 
     def collect(decoded_frames) -> None:
         for frame in decoded_frames:
+            if len(frames) == num_frames:
+                raise ValueError(f"{codec} stream holds more than {num_frames} frames")
             if frame.is_corrupt:
                 raise ValueError(
                     f"{codec} stream is corrupt: frame {len(frames)} has decode errors")
@@ -367,21 +370,55 @@ class ClassicalCodec:
             info["tolerance"] = tolerance
         return bitstream, info
 
+    def check_header(self, bitstream: Bitstream) -> list[tuple[int, int, int]]:
+        """Validate the header and chunks against this codec before anything is decoded.
+
+        Returns (num_frames, height, width) per video; raises BitstreamError naming the file
+        and the field otherwise. A frame takes at least one coded byte, so no video may
+        claim more frames than its chunk has bytes.
+        """
+        fields = HeaderFields(bitstream)
+        fields.codec(self.name)
+        header = fields.mapping(bitstream.header, "(the header)",
+                                required=("codec", "settings", "crf", "fps", "videos"))
+        codec = self.name
+        settings = fields.mapping(header["settings"], "settings",
+                                  optional=[f.name for f in dataclasses.fields(EncoderSettings)])
+        fields.choice(settings.get("codec", codec), "settings.codec", (codec,))
+        fields.number(header["crf"], "crf", *CRF_RANGE)
+        fields.number(header["fps"], "fps", 1e-3, 1e6)
+        entries = fields.array(header["videos"], "videos", 1, len(bitstream.chunks))
+        fields.chunks([_CHUNK_NAME % index for index in range(len(entries))])
+        videos = []
+        for index, entry in enumerate(entries):
+            where = f"videos[{index}]"
+            entry = fields.mapping(entry, where, required=("num_frames", "height", "width"))
+            num_frames = fields.integer(entry["num_frames"], f"{where}.num_frames", 1, MAX_VIDEO_PIXELS)
+            chunk_bytes = len(bitstream.chunks[_CHUNK_NAME % index])
+            if num_frames > chunk_bytes:
+                raise fields.error(f"video {index} ({_CHUNK_NAME % index}): {chunk_bytes} coded bytes "
+                                   f"cannot hold the {num_frames} frames the header claims")
+            videos.append((num_frames,
+                           fields.integer(entry["height"], f"{where}.height", 1, MAX_FRAME_SIDE),
+                           fields.integer(entry["width"], f"{where}.width", 1, MAX_FRAME_SIDE)))
+        sizes = [t * h * w for t, h, w in videos]
+        fields.decoded_pixels(sum(sizes), max(sizes))
+        return videos
+
     def decompress(self, bitstream: Bitstream) -> Iterator[np.ndarray]:
-        """Yield one (T, H, W, 3) uint8 RGB array per video, in order."""
-        header = bitstream.header
-        if header.get("codec") != self.name:
-            raise ValueError(f"bitstream holds codec {header.get('codec')!r}, "
-                             f"this codec is {self.name!r}")
-        for index, video in enumerate(header["videos"]):
+        """Yield one (T, H, W, 3) uint8 RGB array per video, in order.
+
+        Every problem with the file (header, chunks, coded streams) raises BitstreamError.
+        """
+        videos = self.check_header(bitstream)
+        for index, (num_frames, height, width) in enumerate(videos):
             name = _CHUNK_NAME % index
-            if name not in bitstream.chunks:
-                raise ValueError(f"bitstream has no chunk {name!r} for video {index}")
             try:
-                yield decode_video(bitstream.chunks[name], self.name, video["num_frames"],
-                                   video["height"], video["width"], threads=self.settings.threads)
+                frames = decode_video(bitstream.chunks[name], self.name, num_frames, height, width,
+                                      threads=self.settings.threads)
             except ValueError as error:
-                raise ValueError(f"video {index} ({name}): {error}") from error
+                raise bitstream_error(bitstream, f"video {index} ({name}): {error}") from None
+            yield frames
 
     def _initial_crf(self) -> float:
         return 23.0 if self.name == "h264" else 28.0  # the encoders' defaults

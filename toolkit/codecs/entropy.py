@@ -18,6 +18,7 @@ import constriction
 import numpy as np
 import torch
 
+from toolkit.codecs.bitstream import inflate, parse_json
 from toolkit.codecs.quantize import (QuantizedTensor, check_axis, check_bits, dequantize_state_dict,
                                      quantize_state_dict, symbol_dtype)
 
@@ -25,6 +26,13 @@ PAYLOAD_MAGIC = b"QT"
 PAYLOAD_VERSION = 1
 _MAX_VARINT_BYTES = 10
 _MAX_ELEMENTS = 2**48  # far above any real tensor; bounds what a corrupted description can claim
+_MAX_DESCRIPTION_BYTES = 16 * 2**20  # inflated description; about 100 bytes per tensor
+_MAX_DIMENSIONS = 32
+#: Most symbols a payload may declare per byte it holds (at least 1/8 bit per symbol; real
+#: weights take 4 to 8 bits), and histogram entries beyond a free 2**17: so the memory a
+#: crafted payload makes the decoder allocate is bounded by its size.
+MAX_SYMBOLS_PER_BYTE = 64
+_FREE_TABLE_ENTRIES = 2**17
 
 
 # --- byte-level helpers -------------------------------------------------------------------------
@@ -48,11 +56,7 @@ def _deflate(data: bytes) -> bytes:
 
 
 def _inflate(data: bytes) -> bytes:
-    decompressor = zlib.decompressobj(-15)
-    out = decompressor.decompress(data) + decompressor.flush()
-    if not decompressor.eof or decompressor.unused_data:
-        raise zlib.error("incomplete or over-long DEFLATE stream")
-    return out
+    return inflate(data, _MAX_DESCRIPTION_BYTES)
 
 
 class _Reader:
@@ -202,38 +206,67 @@ def encode_tensors(tensors: dict[str, QuantizedTensor]) -> bytes:
     return bytes(out)
 
 
-def _parse_meta(meta) -> tuple[list[dict], list[int]]:
-    """Check the JSON description; returns the tensor entries and the bit width of each model."""
+def _parse_meta(meta, payload_bytes: int, expected: dict[str, tuple[int, ...]] | None
+                ) -> tuple[list[dict], list[int]]:
+    """Check the JSON description; returns the tensor entries and the bit width of each model.
+
+    Everything the decoder will allocate is bounded here, before it is allocated: the
+    symbols by :data:`MAX_SYMBOLS_PER_BYTE` and, when given, by the ``expected`` shapes.
+    """
     if not isinstance(meta, dict) or not isinstance(meta.get("tensors"), list) \
             or not isinstance(meta.get("models"), list):
         raise ValueError("tensor payload description lacks 'tensors' or 'models' lists")
     model_bits = [check_bits(model.get("bits") if isinstance(model, dict) else None)
                   for model in meta["models"]]
-    names = set()
+    names, used_models, symbols = set(), set(), 0
     for entry in meta["tensors"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise ValueError(f"tensor payload: malformed tensor entry {entry!r}")
+            raise ValueError(f"tensor payload: malformed tensor entry {str(entry)[:60]}")
         name = entry["name"]
         shape = entry.get("shape")
         if name in names:
-            raise ValueError(f"tensor payload: tensor {name!r} appears twice")
+            raise ValueError(f"tensor payload: tensor {name[:60]!r} appears twice")
         names.add(name)
-        if not isinstance(shape, list) or not all(
+        if not isinstance(shape, list) or len(shape) > _MAX_DIMENSIONS or not all(
                 isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape) \
                 or math.prod(shape) > _MAX_ELEMENTS:
-            raise ValueError(f"tensor payload: tensor {name!r} has a malformed shape {shape!r}")
+            raise ValueError(f"tensor payload: tensor {name[:60]!r} has a malformed shape "
+                             f"{str(shape)[:60]}")
+        if expected is not None and tuple(shape) != expected.get(name, tuple(shape)):
+            raise ValueError(f"tensor payload: tensor {name[:60]!r} has shape {tuple(shape)}, the "
+                             f"network's is {expected[name]}")
+        symbols += math.prod(shape)
         entry["bits"] = check_bits(entry.get("bits"))
         entry["axis"] = check_axis(entry.get("axis"), len(shape))
         model = entry.get("model")
         if not isinstance(model, int) or not 0 <= model < len(model_bits) \
                 or model_bits[model] != entry["bits"]:
-            raise ValueError(f"tensor payload: tensor {name!r} refers to model {model!r}, which "
+            raise ValueError(f"tensor payload: tensor {name[:60]!r} refers to model {model!r}, which "
                              f"does not exist or has another bit width")
+        used_models.add(model)
+    if expected is not None and names != set(expected):
+        extra, missing = sorted(names - set(expected)), sorted(set(expected) - names)
+        raise ValueError(f"tensor payload: tensor {extra[0][:60]!r} is not in the network" if extra
+                         else f"tensor payload: the network's tensor {missing[0]!r} is missing")
+    if len(used_models) != len(model_bits):
+        raise ValueError("tensor payload: a histogram model is used by no tensor")
+    if symbols > MAX_SYMBOLS_PER_BYTE * payload_bytes:
+        raise ValueError(f"tensor payload declares {symbols} symbols in {payload_bytes} bytes, "
+                         f"more than {MAX_SYMBOLS_PER_BYTE} per byte")
+    table_entries = sum(2**bits for bits in model_bits)
+    if table_entries > _FREE_TABLE_ENTRIES + MAX_SYMBOLS_PER_BYTE * payload_bytes:
+        raise ValueError(f"tensor payload declares histograms of {table_entries} entries in "
+                         f"{payload_bytes} bytes")
     return meta["tensors"], model_bits
 
 
-def decode_tensors(data: bytes) -> dict[str, QuantizedTensor]:
-    """Inverse of :func:`encode_tensors`; raises ValueError with the reason on malformed data."""
+def decode_tensors(data: bytes, expected: dict[str, tuple[int, ...]] | None = None
+                   ) -> dict[str, QuantizedTensor]:
+    """Inverse of :func:`encode_tensors`; raises ValueError with the reason on malformed data.
+
+    ``expected`` (tensor name -> shape): the tensors the payload must hold, checked before
+    any symbol is decoded.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ValueError(f"decode_tensors needs bytes, got {type(data).__name__}")
     reader = _Reader(data)
@@ -246,10 +279,10 @@ def decode_tensors(data: bytes) -> dict[str, QuantizedTensor]:
                          f"version {PAYLOAD_VERSION}); use the toolkit version that wrote it")
     meta_bytes = reader.take(reader.varint("description length"), "description")
     try:
-        meta = json.loads(_inflate(meta_bytes).decode())
-    except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+        meta = parse_json(_inflate(meta_bytes))
+    except (zlib.error, UnicodeDecodeError, ValueError) as error:
         raise ValueError(f"tensor payload description is corrupted ({error})") from None
-    entries, model_bits = _parse_meta(meta)
+    entries, model_bits = _parse_meta(meta, len(data), expected)
 
     params = []
     for entry in entries:
@@ -298,6 +331,8 @@ def pack_state_dict(state_dict: dict[str, torch.Tensor],
     return encode_tensors(quantized), dequantize_state_dict(quantized)
 
 
-def unpack_state_dict(data: bytes) -> dict[str, torch.Tensor]:
-    """Decode a :func:`pack_state_dict` payload into float32 CPU tensors."""
-    return dequantize_state_dict(decode_tensors(data))
+def unpack_state_dict(data: bytes, expected: dict[str, tuple[int, ...]] | None = None
+                      ) -> dict[str, torch.Tensor]:
+    """Decode a :func:`pack_state_dict` payload into float32 CPU tensors (``expected``: as
+    for :func:`decode_tensors`)."""
+    return dequantize_state_dict(decode_tensors(data, expected))

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.codecs.bitstream import Bitstream
+from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
+                                      bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
-from toolkit.codecs.inr.dnerv import keyframe_indices, plan_clips
+from toolkit.codecs.inr.dnerv import keyframe_count, keyframe_indices, plan_clips
 from toolkit.codecs.inr.networks import build_network
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
 from toolkit.codecs.quantize import remove_fake_quantization
@@ -28,6 +29,29 @@ from toolkit.registry import CODECS
 
 # Used only to size networks before fitting; the real rate is measured from the file.
 BITS_PER_PARAMETER_ESTIMATE = 8.0
+
+# What a bitstream header may say about a network: every constructor argument but
+# ``type``, as (kind, low, high). Sizes beyond these are refused before anything is
+# built; the parameter count is bounded further by the weight chunk (see networks_from).
+_SIDE = ("int", 8, MAX_FRAME_SIDE)
+_WIDTH = ("int", 1, 2**16)
+_FLAG = ("bool", None, None)
+_KERNEL = ("int", 1, 15)
+_LEVELS = ("int", 1, 384)  # 1.25**397 * pi overflows float32: frequencies stay finite
+NETWORK_FIELDS = {
+    "NeRV": dict(height=_SIDE, width=_SIDE, channels=_WIDTH, pe_levels=_LEVELS,
+                 mlp_hidden=("optional int", 1, 2**16), min_channels=_WIDTH,
+                 expansion=("number", 1e-3, 64), reduction=("number", 1e-3, 64),
+                 kernel_size=_KERNEL, head_kernel=_KERNEL, act=("choice", ("gelu", "swish"), None),
+                 strides=("lengths", 1, 16)),
+    "DNeRV": dict(height=_SIDE, width=_SIDE, fc_dim=_WIDTH, clip_len=("int", 1, 1024),
+                  pe_levels=_LEVELS, use_saf=_FLAG, use_gtmlp=_FLAG, use_flow=_FLAG,
+                  mean=("triple", -1e6, 1e6), std=("triple", 1e-6, 1e6), encoder_dim=_WIDTH,
+                  mlp_hidden=_WIDTH, min_width=_WIDTH, width_multiple=("int", 1, 1024)),
+    "FFNeRV": dict(height=_SIDE, width=_SIDE, num_frames=("int", 1, MAX_VIDEO_PIXELS), channels=_WIDTH,
+                   grid_lengths=("lengths", 1, MAX_VIDEO_PIXELS), num_grids=("int", 1, 64),
+                   min_channels=_WIDTH, groups=_WIDTH, first_width=("optional int", 1, 2**16)),
+}
 
 
 @dataclass
@@ -168,10 +192,106 @@ class INRCodec:
                              f"unexpected {unexpected}")
         return network.eval()
 
+    # ---- decoding ----------------------------------------------------------------------
+    header_keys = ("codec", "bits", "networks", "jobs", "height", "width", "fps", "videos")
+
+    def check_header(self, bitstream: Bitstream) -> dict:
+        """Validate the header and the chunk list before anything is built or rendered.
+
+        Types, ranges and finite numbers of every field; the jobs cover every video once, in
+        order; each network is this codec's and renders the header's frame size; the pixels
+        to render are bounded by the coded bytes. Returns the header; BitstreamError otherwise.
+        """
+        fields = HeaderFields(bitstream)
+        fields.codec(self.name)
+        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys)
+        fields.integer(header["bits"], "bits", 1, 16)
+        height = fields.integer(header["height"], "height", 8, MAX_FRAME_SIDE)
+        width = fields.integer(header["width"], "width", 8, MAX_FRAME_SIDE)
+        fields.number(header["fps"], "fps", 1e-3, 1e6)
+        videos = fields.array(header["videos"], "videos", 1, 2**31)
+        for index, video in enumerate(videos):
+            where = f"videos[{index}]"
+            fields.mapping(video, where, required=("index", "num_frames"))
+            fields.integer(video["index"], f"{where}.index", 0, 2**31)
+            fields.integer(video["num_frames"], f"{where}.num_frames", 1, MAX_VIDEO_PIXELS)
+        sizes = [video["num_frames"] * height * width for video in videos]
+        fields.decoded_pixels(sum(sizes), max(sizes))
+        networks = fields.array(header["networks"], "networks", 1, len(videos))
+        jobs = fields.array(header["jobs"], "jobs", len(networks), len(networks))
+        order = []
+        for index, job in enumerate(jobs):
+            for position, video in enumerate(fields.array(job, f"jobs[{index}]", 1, len(videos))):
+                order.append(fields.integer(video, f"jobs[{index}][{position}]", 0, len(videos) - 1))
+        if order != list(range(len(videos))):
+            raise fields.error("header field jobs does not list every video once, in order")
+        for index, cfg in enumerate(networks):
+            self._check_network(fields, cfg, f"networks[{index}]", height, width,
+                                [videos[v]["num_frames"] for v in jobs[index]])
+        fields.chunks([f"weights/{i:05d}" for i in range(len(networks))] + self.extra_chunks(header))
+        return header
+
+    def _check_network(self, fields: HeaderFields, cfg, where: str, height: int, width: int,
+                       frame_counts: list[int]) -> None:
+        spec = NETWORK_FIELDS[self.network_type]
+        required = ("type", "height", "width", self.width_key) + (
+            ("num_frames",) if "num_frames" in spec else ())
+        cfg = fields.mapping(cfg, where, required=required, optional=spec)
+        fields.choice(cfg["type"], f"{where}.type", (self.network_type,))
+        for key, (kind, low, high) in spec.items():
+            if key not in cfg or (kind == "lengths" and cfg[key] is None):
+                continue
+            if kind == "optional int" and cfg[key] is None:
+                continue
+            if kind in ("int", "optional int"):
+                fields.integer(cfg[key], f"{where}.{key}", low, high)
+            elif kind == "number":
+                fields.number(cfg[key], f"{where}.{key}", low, high)
+            elif kind == "choice":
+                fields.choice(cfg[key], f"{where}.{key}", low)
+            elif kind == "bool":
+                fields.flag(cfg[key], f"{where}.{key}")
+            elif kind == "triple":
+                for i, value in enumerate(fields.array(cfg[key], f"{where}.{key}", 3, 3)):
+                    fields.number(value, f"{where}.{key}[{i}]", low, high)
+            else:  # lengths
+                for i, value in enumerate(fields.array(cfg[key], f"{where}.{key}", 1, 64)):
+                    fields.integer(value, f"{where}.{key}[{i}]", low, high)
+        if (cfg["height"], cfg["width"]) != (height, width):
+            raise fields.error(f"header field {where} renders {cfg['height']}x{cfg['width']} frames, "
+                               f"the videos are {height}x{width}")
+        if "num_frames" in spec and [cfg["num_frames"]] != frame_counts:
+            raise fields.error(f"header field {where}.num_frames is {cfg['num_frames']}, its video has "
+                               f"{frame_counts[0] if len(frame_counts) == 1 else frame_counts} frames")
+
+    def extra_chunks(self, header: dict) -> list[str]:
+        """Names of the chunks besides the weights (D-NeRV: the coded keyframes)."""
+        return []
+
+    def _weight_shapes(self, bitstream: Bitstream, index: int, cfg: dict) -> dict[str, tuple]:
+        """Shapes of the tensors the weight chunk must hold, from a network built on the meta device."""
+        try:
+            with torch.device("meta"):
+                state = build_network(cfg).state_dict()
+        except ValueError as error:
+            raise bitstream_error(bitstream, f"header field networks[{index}] describes no valid "
+                                             f"network ({error})") from None
+        return {k: tuple(v.shape) for k, v in state.items() if v.is_floating_point()}
+
     def networks_from(self, bitstream: Bitstream) -> list[nn.Module]:
-        header = bitstream.header
-        return [self._load(cfg, unpack_state_dict(bitstream.chunks[f"weights/{i:05d}"]))
-                for i, cfg in enumerate(header["networks"])]
+        """The decoder's networks, after the header and each weight chunk's tensor list have been
+        checked (so a network is only allocated once its weights are known to be in the file)."""
+        header = self.check_header(bitstream)
+        networks = []
+        for index, cfg in enumerate(header["networks"]):
+            name = f"weights/{index:05d}"
+            shapes = self._weight_shapes(bitstream, index, cfg)
+            try:
+                weights = unpack_state_dict(bitstream.chunks[name], shapes)
+            except ValueError as error:
+                raise bitstream_error(bitstream, f"chunk {name!r}: {error}") from None
+            networks.append(self._load(cfg, weights))
+        return networks
 
     def decode_context(self, bitstream: Bitstream) -> dict:
         """What besides the networks the decoder needs (D-NeRV: the decoded keyframes)."""
@@ -313,17 +433,40 @@ class DNeRVCodec(INRCodec):
             frames, counts = stored["frames"], stored["counts"]
         return {"keyframes": np.split(frames, np.cumsum(counts)[:-1])}
 
-    def decode_context(self, bitstream):
+    header_keys = INRCodec.header_keys + ("keyframes",)
+
+    def extra_chunks(self, header):
+        return [f"keyframes/{i:05d}" for i in range(len(header["videos"]))]
+
+    @staticmethod
+    def _coded_keyframes(bitstream: Bitstream) -> Bitstream:
         names = sorted(n for n in bitstream.chunks if n.startswith("keyframes/"))
-        coded = Bitstream(header=bitstream.header["keyframes"],
-                          chunks={f"video/{n.split('/')[-1]}": bitstream.chunks[n] for n in names})
-        return {"keyframes": list(self.keyframe_codec().decompress(coded))}
+        return Bitstream(header=bitstream.header["keyframes"], path=bitstream.path,
+                         chunks={f"video/{n.split('/')[-1]}": bitstream.chunks[n] for n in names})
+
+    def check_header(self, bitstream):
+        """The INR checks, and one coded keyframe video per video holding its clips' keyframes."""
+        header = super().check_header(bitstream)
+        keyframes = self.keyframe_codec().check_header(self._coded_keyframes(bitstream))
+        for job, cfg in zip(header["jobs"], header["networks"]):
+            for video in job:
+                clip_len = cfg.get("clip_len", 8)
+                expected = (keyframe_count(header["videos"][video]["num_frames"], clip_len),
+                            header["height"], header["width"])
+                if keyframes[video] != expected:
+                    raise bitstream_error(bitstream, f"header field keyframes.videos[{video}] is "
+                                          f"{keyframes[video]} (frames, height, width), video {video} "
+                                          f"needs {expected}")
+        return header
+
+    def decode_context(self, bitstream):
+        return {"keyframes": list(self.keyframe_codec().decompress(self._coded_keyframes(bitstream)))}
 
     def render_video(self, network, header, context, video, device, dtype):
-        num_frames = header["videos"][video]["num_frames"]
-        keys = dict(zip(keyframe_indices(num_frames, self.clip_len), context["keyframes"][video]))
-        plans = plan_clips(num_frames, self.clip_len)
-        batch = max(1, self.render_batch // self.clip_len)
+        num_frames, clip_len = header["videos"][video]["num_frames"], network.clip_len
+        keys = dict(zip(keyframe_indices(num_frames, clip_len), context["keyframes"][video]))
+        plans = plan_clips(num_frames, clip_len)
+        batch = max(1, self.render_batch // clip_len)
         with torch.no_grad(), _autocast(device, dtype):
             for first in range(0, len(plans), batch):
                 group = plans[first:first + batch]

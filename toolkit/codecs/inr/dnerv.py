@@ -75,6 +75,14 @@ def keyframe_indices(num_frames: int, clip_len: int = 8) -> list[int]:
     return sorted({k for plan in plan_clips(num_frames, clip_len) for k in plan.keyframes})
 
 
+def keyframe_count(num_frames: int, clip_len: int = 8) -> int:
+    """``len(keyframe_indices(num_frames, clip_len))`` without planning the clips: every
+    clip start, plus the last frame unless it starts a clip."""
+    if num_frames < 1 or clip_len < 1:
+        raise ValueError(f"keyframe_count needs num_frames and clip_len >= 1, got {num_frames}, {clip_len}")
+    return -(-num_frames // clip_len) + ((num_frames - 1) % clip_len != 0)
+
+
 def content_time_weights(num_frames: int) -> torch.Tensor:
     """Weight of the end keyframe when interpolating 2 -> ``num_frames`` frames in time.
 
