@@ -192,9 +192,10 @@ def _load_final(codec, job, cfg, final: Path):
     return network
 
 
-def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict):
+def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | None = None):
     """Fit one network with an mmengine Runner and return it; a finished fit made for the
-    same ``fingerprint`` is reused, one made for another is refused (``refit``: redone)."""
+    same ``fingerprint`` is reused, one made for another is refused (``refit``: redone).
+    Without a ``fingerprint`` the caller has checked what the work dir holds."""
     from mmengine.dist import barrier, get_rank
     from mmengine.model import is_model_wrapper
     from mmengine.runner import Runner
@@ -211,7 +212,7 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict):
         if main and fit_dir.exists():
             notice(f"discarding the fit in {fit_dir} to fit again (--refit)")
             shutil.rmtree(fit_dir)
-    else:
+    elif fingerprint is not None:
         record.check(fingerprint, holds_results=_holds_fit(fit_dir))
     barrier()
     apply_checkpoint_fix()
@@ -230,7 +231,7 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict):
     resume_from = resume_checkpoint(fit_dir) if cfg.get("resume") else None
     if resume_from is None and not cfg.get("resume") and _holds_fit(fit_dir):
         notice(f"starting the fit in {fit_dir} over; --resume continues it from its checkpoint")
-    if main:
+    if main and fingerprint is not None:
         record.write(fingerprint)
     runner = Runner.from_cfg(_runner_config(cfg, codec, job, fit_dir, dataset, resume_from))
     runner.train()
