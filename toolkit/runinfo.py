@@ -5,11 +5,48 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+
+#: The name :func:`atomic_path` gives its temporary file: ``.<stem>.tmp-<pid><suffix>``.
+_TEMPORARY_NAME = re.compile(r"^\..+\.tmp-(\d+)(\.[^.]*)?$")
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(root) -> list[Path]:
+    """Delete the temporary files that runs killed inside :func:`atomic_path` left under ``root``.
+
+    Only files of processes that no longer run are removed; returns them.
+    """
+    removed = []
+    root = Path(root)
+    if not root.is_dir():
+        return removed
+    for path in root.rglob(".*.tmp-*"):
+        match = _TEMPORARY_NAME.match(path.name)
+        if match and path.is_file() and not process_alive(int(match.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -21,7 +58,7 @@ def atomic_path(path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    tmp = _temporary_name(path)
     try:
         yield tmp
         os.replace(tmp, path)

@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import toolkit  # noqa: E402,F401  (applies the upstream fixes)
 from toolkit.codecs.bitstream import BitstreamError  # noqa: E402
 from toolkit.data.source import SourceError  # noqa: E402
+from toolkit.data.video import VideoError  # noqa: E402
+from toolkit.engine.workdir import WorkDirError  # noqa: E402
 from toolkit.engine.config import (ConfigError, add_runner_arguments, find_config,  # noqa: E402
                                    load_config, parse_runner_args)
 
@@ -37,6 +39,8 @@ def parse_args(argv=None):
     parser.add_argument("--source", help="source to compress (default raw)")
     parser.add_argument("--work-dir", help="where the bitstream, checkpoints and results go")
     parser.add_argument("--resume", action="store_true", help="resume an interrupted fit")
+    parser.add_argument("--refit", action="store_true",
+                        help="discard the work dir's fits (and prepared keyframes) and fit again")
     add_runner_arguments(parser, "fit.max_epochs=50")
     return parse_runner_args(parser, argv)
 
@@ -45,7 +49,7 @@ def build_config(args):
     if args.config is None and args.codec is None:
         raise ConfigError("give a config file or --codec (nerv, dnerv, ffnerv, h264, hevc)")
     path = Path(args.config) if args.config else find_config("compress", args.codec)
-    cfg = load_config(path, args.cfg_options, extra_keys=("work_dir", "resume", "output"))
+    cfg = load_config(path, args.cfg_options, extra_keys=("work_dir", "resume", "refit", "output"))
     if args.codec and cfg.codec["type"] != args.codec:
         raise ConfigError(f"--codec {args.codec} does not match the config's codec {cfg.codec['type']}")
     for key, value in (("size", args.size), ("data_root", args.source_root), ("source", args.source)):
@@ -57,6 +61,7 @@ def build_config(args):
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(
         Path("work_dirs") / "compress" / Path(cfg.data_root).name / name)
     cfg.resume = args.resume or cfg.get("resume", False)
+    cfg.refit = args.refit or cfg.get("refit", False)
     cfg.launcher = args.launcher
     return cfg
 
@@ -81,7 +86,8 @@ def main(argv=None) -> int:
         from toolkit.engine.compress import compress_source
 
         summary = compress_source(cfg)
-    except (ConfigError, SourceError, BitstreamError, KeyError, FileNotFoundError) as exc:
+    except (ConfigError, SourceError, BitstreamError, VideoError, WorkDirError, KeyError,
+            FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -79,7 +79,8 @@ class EncoderSettings:
             so each video starts with one IDR frame and has no periodic intra frames.
         pix_fmt: ``yuv420p`` (default; H and W must be even), ``yuv422p`` or ``yuv444p``.
         bframes: maximum consecutive B-frames; ``None`` keeps the encoder default.
-        threads: encoder threads per video (1 gives deterministic output).
+        threads: encoder threads per video. 1 (default) gives the same bytes on every run;
+            more may not (x265 thread pools, x264 sliced lookahead).
         scenecut: keep the encoder's adaptive intra frames on scene changes; ``False``
             forces exactly one intra frame per video when ``gop`` is ``None``.
         strip_sei: drop SEI NAL units (x264/x265 write their version and full option
@@ -157,9 +158,14 @@ def _encoder_params(settings: EncoderSettings, keyint: int) -> tuple[str, str]:
             params["asm"] = "AVX2"  # x264's AVX2 level implies SSE*, AVX, FMA3, BMI1/2
         key = "x264-params"
     else:
-        # libx265 ignores AVCodecContext.thread_count: size its thread pool here.
-        params.update({"log-level": "error", "pools": settings.threads,
-                       "frame-threads": settings.threads})
+        # libx265 ignores AVCodecContext.thread_count: size its thread pool here. With one
+        # thread there is no pool at all, so lookahead, rate control and coding run in order
+        # on one thread and the stream is the same on every run and machine load.
+        params.update({"log-level": "error", "frame-threads": settings.threads})
+        if settings.threads == 1:
+            params.update({"pools": "none", "lookahead-slices": 0})
+        else:
+            params["pools"] = settings.threads
         key = "x265-params"
     return key, ":".join(f"{name}={value}" for name, value in params.items())
 

@@ -21,8 +21,8 @@ import numpy as np
 
 from toolkit.data.layouts import DatasetIndex, VideoEntry
 from toolkit.data.source import Source, SourceWriter, VideoRecord
-from toolkit.data.video import iter_frames, probe
-from toolkit.runinfo import atomic_write_text
+from toolkit.data.video import VideoError, iter_frames, probe
+from toolkit.runinfo import atomic_write_text, remove_stale_temporaries
 
 RESIZE_MODES = ("crop", "stretch")
 
@@ -92,10 +92,21 @@ def resize_frame(frame: np.ndarray, height: int, width: int, mode: str = "crop")
     return np.ascontiguousarray(out[top:top + height, left:left + width])
 
 
+def _intact_frames(path: Path) -> int | None:
+    """Frame count of a video written by an earlier run, if every frame decodes and matches
+    its checksum; None when it is missing or damaged (then it is prepared again)."""
+    if not path.is_file():
+        return None
+    try:
+        return sum(1 for _ in iter_frames(path))
+    except VideoError:
+        return None
+
+
 def _prepare_one(entry: VideoEntry, writer: SourceWriter, config: PrepareConfig):
     """Worker: returns (record, resumed) or raises with the reason."""
     relpath = writer.relpath(entry.name)
-    done = writer.finished_frames(relpath)
+    done = _intact_frames(writer.video_path(relpath))
     if done:
         return VideoRecord(relpath, entry.label, entry.split, done), True
     info = probe(entry.source_path)
@@ -119,6 +130,7 @@ def prepare_source(index: DatasetIndex, data_root, config: PrepareConfig = Prepa
                           height=config.height, width=config.width, fps=config.fps,
                           classes=index.classes)
     report = PrepareReport(source=None)
+    remove_stale_temporaries(writer.root)  # half-written videos of a killed run
     present = []
     for entry in index.entries:
         if entry.source_path.is_file():

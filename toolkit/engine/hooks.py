@@ -36,3 +36,32 @@ class FitTimeLimit(Hook):
             runner.logger.warning(f"fit time limit of {self.seconds:.0f} s reached: stopping after "
                                   f"epoch {done} of {runner.max_epochs}")
             runner.train_loop.stop_training = True
+
+
+@HOOKS.register_module()
+class FitClock(Hook):
+    """The fit's training seconds, carried through checkpoints.
+
+    The seconds run so far are stored in every checkpoint's ``meta`` and read back when a
+    fit resumes, so a fit interrupted and resumed reports the time of all its runs (up to
+    the checkpoint it resumed from: epochs redone after it count once).
+    """
+
+    META_KEY = "fit_seconds"
+    priority = "VERY_HIGH"
+
+    def __init__(self):
+        self.before = 0.0  # seconds of earlier runs, from the resumed checkpoint
+        self.start = None
+
+    def after_load_checkpoint(self, runner, checkpoint) -> None:
+        self.before = float(checkpoint.get("meta", {}).get(self.META_KEY, 0.0))
+
+    def before_train(self, runner) -> None:
+        self.start = time.time()
+
+    def seconds(self) -> float:
+        return self.before + (time.time() - self.start if self.start is not None else 0.0)
+
+    def before_save_checkpoint(self, runner, checkpoint) -> None:
+        checkpoint.setdefault("meta", {})[self.META_KEY] = self.seconds()

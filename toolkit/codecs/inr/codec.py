@@ -97,6 +97,8 @@ class INRCodec:
     fit_model: str
     dataset_type: str
     per_video = False
+    #: Files :meth:`prepare` keeps in the work dir and reuses (see toolkit.engine.workdir).
+    cached_files: tuple[str, ...] = ()
 
     def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
                  min_width: int = 4):
@@ -372,6 +374,7 @@ class DNeRVCodec(INRCodec):
     width_key = "fc_dim"
     fit_model = "DNeRVFitModel"
     dataset_type = "SourceClips"
+    cached_files = ("keyframes.bits", "keyframes.npz")
 
     def __init__(self, clip_len: int = 8, keyframe_share: float = 0.6,
                  keyframe_settings: dict | None = None, **kwargs):
