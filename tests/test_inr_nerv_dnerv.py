@@ -349,6 +349,9 @@ def test_channels_last_path_equals_reference_in_float32(switches):
     inputs = clip_inputs()
     out_fast, out_ref = fast(*inputs), reference(*inputs)
     assert (out_fast - out_ref).abs().max() < 1e-5
+    back = tiny_dnerv(**switches)  # the state dicts are interchangeable both ways
+    back.load_state_dict(fast.state_dict())
+    assert torch.equal(back(*inputs), out_ref)
     out_fast.square().mean().backward()
     out_ref.square().mean().backward()
     grads = dict(reference.named_parameters())
