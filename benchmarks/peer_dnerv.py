@@ -10,8 +10,8 @@ parity  Trains both networks on the same prepared source: the same clips in the 
         20 % warm-up from 0.1 * lr, then cosine). Loss: the official ``loss_fn`` with
         ``Fusion19`` (MSE + 0.03 (1 - SSIM)) for the official side, our fit model's loss
         (the same terms) for ours. Reports PSNR before quantisation (float32, every real
-        frame) and training wall time of each, at the width our budget picks for ``--size``
-        and at any ``--fc-dims`` given (281: the paper's M).
+        frame) and training wall time of each, at the widths ``--fc-dims``: ``budget`` (what
+        our budget picks for ``--size``) and/or numbers (281: the paper's M).
 speed   Times the official model as its train.py trains (forward, loss, backward, AdamW
         step) in float32 and bf16 autocast, and decoding (forward under no_grad), beside ours
         at the settings given (``--project-settings``), same shapes, sizes S/M/L.
@@ -25,7 +25,7 @@ takes ``device`` (grids and mean/std are plain tensors, not buffers), so it is b
 target device; nothing in it calls ``.cuda()``.
 
     python benchmarks/peer_dnerv.py parity --official /work/peers/D-NeRV --data-root data/builtin \\
-        --size M --fc-dims 281 --epochs 100 --out docs/results/data/dnerv_parity.jsonl
+        --size M --fc-dims budget 281 --epochs 100 --out docs/results/data/dnerv_parity.jsonl
     python benchmarks/peer_dnerv.py speed --official /work/peers/D-NeRV --sizes S M L \\
         --out docs/results/data/dnerv_speed_vs_official.jsonl
     python benchmarks/peer_dnerv.py parity --official /work/peers/D-NeRV --tiny   # CPU dry run
@@ -287,7 +287,7 @@ def parity(args, official) -> list[dict]:
                                                      args.workers)
         height, width = dataset.source.height, dataset.source.width
         loader = Loader(dataset, args.batch, args.workers, args.seed)
-        fc_dims = [("budget", budget_fc_dim)] + [("set", f) for f in args.fc_dims]
+        fc_dims = [("budget", budget_fc_dim) if f == "budget" else ("set", int(f)) for f in args.fc_dims]
         warmup = int(0.2 * args.epochs)  # train.py: args.warmup = int(args.warmup * args.epochs)
 
         def lr_of(epoch, i, iters):  # the official adjust_lr, one function for both sides
@@ -451,8 +451,9 @@ def main(argv=None) -> int:
     parity_args.add_argument("--dataset-name", help="name for the records (default: the data root)")
     parity_args.add_argument("--size", default="M", choices=["S", "M", "L"],
                              help="operating point: keyframe budget and the width it leaves")
-    parity_args.add_argument("--fc-dims", type=int, nargs="*", default=[],
-                             help="further widths to compare at (281: the paper's M)")
+    parity_args.add_argument("--fc-dims", nargs="+", default=["budget"],
+                             help="widths to compare at: 'budget' (what --size's budget picks) "
+                                  "and/or numbers (281: the paper's M)")
     parity_args.add_argument("--epochs", type=int, default=100)
     parity_args.add_argument("--batch", type=int, default=32, help="clips per batch")
     parity_args.add_argument("--workers", type=int, default=4)
