@@ -40,11 +40,19 @@ FC_DIM = {"S": 198, "M": 281, "L": 361}
 
 
 def timed(fn, repeats: int, warmup: int) -> float:
+    """Median seconds of ``fn`` after ``warmup`` calls: CUDA events on a GPU, a clock on the CPU."""
+    cuda = torch.cuda.is_available()
     for _ in range(warmup):
         fn()
-    torch.cuda.synchronize()
+    if cuda:
+        torch.cuda.synchronize()
     times = []
     for _ in range(repeats):
+        if not cuda:
+            begin = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - begin)
+            continue
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
         fn()
@@ -52,6 +60,15 @@ def timed(fn, repeats: int, warmup: int) -> float:
         torch.cuda.synchronize()
         times.append(start.elapsed_time(end) / 1000)
     return statistics.median(times)
+
+
+def peak_memory_gib() -> float | None:
+    """Peak GPU memory since the last call (None on the CPU)."""
+    if not torch.cuda.is_available():
+        return None
+    memory = torch.cuda.max_memory_allocated() / 2**30
+    torch.cuda.reset_peak_memory_stats()
+    return memory
 
 
 def profile_tables(steps: dict, path: Path, rows: int = 40) -> None:
@@ -70,22 +87,26 @@ def profile_tables(steps: dict, path: Path, rows: int = 40) -> None:
 
 def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, clips: int,
           repeats: int, warmup: int, compile_mode: str, width_multiple: int = 1,
-          profile_dir: Path | None = None, compile_scope: str = "step"):
-    device = "cuda"
-    fc_dim = round_up(FC_DIM[size], width_multiple)
-    net = DNeRV(256, 320, fc_dim, width_multiple=width_multiple).to(device)
+          profile_dir: Path | None = None, compile_scope: str = "step", device: str = "cuda",
+          shape: tuple[int, int] = (256, 320), fc_dim: int | None = None,
+          network_args: dict | None = None):
+    """One configuration's training and decoding frames/s (``shape``, ``fc_dim`` and
+    ``device`` other than the defaults: for CPU dry runs at tiny sizes)."""
+    height, width = shape
+    fc_dim = round_up(fc_dim or FC_DIM[size], width_multiple)
+    net = DNeRV(height, width, fc_dim, width_multiple=width_multiple, **(network_args or {})).to(device)
     if channels_last:
         net = net.to(memory_format=torch.channels_last)
     params = count_parameters(net)
     model = torch.compile(net, mode=compile_mode) if compiled else net
-    keyframes = torch.rand(clips, 2, 3, 256, 320, device=device)
+    keyframes = torch.rand(clips, 2, 3, height, width, device=device)
     t = torch.rand(clips, 8, device=device).sort(dim=1).values
-    target = torch.rand(clips, 8, 3, 256, 320, device=device)
+    target = torch.rand(clips, 8, 3, height, width, device=device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=5e-4)
     low_precision = dtype != torch.float32
 
     def forward_loss(network):
-        with torch.autocast("cuda", dtype=dtype, enabled=low_precision):
+        with torch.autocast(torch.device(device).type, dtype=dtype, enabled=low_precision):
             out = network(keyframes, t)
         return reconstruction_loss(out, target, mse=1.0, ssim_weight=0.03)
 
@@ -100,14 +121,14 @@ def bench(size: str, dtype: torch.dtype, compiled: bool, channels_last: bool, cl
         optimizer.step()
 
     def decode():
-        with torch.no_grad(), torch.autocast("cuda", dtype=dtype, enabled=low_precision):
+        with torch.no_grad(), torch.autocast(torch.device(device).type, dtype=dtype,
+                                             enabled=low_precision):
             model(keyframes, t)
 
     frames = clips * 8
     train_s = timed(train_step, repeats, warmup + (2 if compiled else 0))
     decode_s = timed(decode, repeats, warmup + (2 if compiled else 0))
-    memory = torch.cuda.max_memory_allocated() / 2**30
-    torch.cuda.reset_peak_memory_stats()
+    memory = peak_memory_gib()
     row = dict(size=size, fc_dim=fc_dim, width_multiple=width_multiple, parameters=params,
                dtype=str(dtype).split(".")[-1], compiled=compiled,
                compile_mode=compile_mode if compiled else None,

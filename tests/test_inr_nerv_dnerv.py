@@ -357,3 +357,104 @@ def test_dnerv_width_multiple_rounds_every_decoder_width():
     assert 1.0 < count_parameters(rounded) / paper < 1.06
     with pytest.raises(ValueError, match="width_multiple"):
         DNeRV(H, W, FC, width_multiple=0)
+
+
+# ---------------------------------------------------------------- channels-last fast path
+
+def fast_and_reference(**switches) -> tuple[DNeRV, DNeRV]:
+    """The default network and a channels-last one with the same weights; flows of several
+    pixels (reaching past the borders) so that the warps really sample."""
+    torch.manual_seed(0)
+    reference = tiny_dnerv(**switches)
+    with torch.no_grad():
+        for head in reference.flow_heads.values():
+            head[-1].weight.mul_(40.0)
+            head[-1].bias.copy_(torch.tensor([2.5, -1.5, -3.25, 4.0]))
+    fast = tiny_dnerv(channels_last=True, **switches)
+    fast.load_state_dict(reference.state_dict())
+    return fast, reference
+
+
+def clip_inputs(batch: int = 2):
+    torch.manual_seed(1)
+    return (torch.rand(batch, 2, 3, H, W), torch.rand(batch, T).sort(dim=1).values,
+            torch.rand(batch, T))
+
+
+@pytest.mark.parametrize("switches", [{}, {"use_flow": False}, {"use_gtmlp": False}])
+def test_channels_last_path_equals_reference_in_float32(switches):
+    fast, reference = fast_and_reference(**switches)
+    inputs = clip_inputs()
+    out_fast, out_ref = fast(*inputs), reference(*inputs)
+    assert (out_fast - out_ref).abs().max() < 1e-5
+    back = tiny_dnerv(**switches)  # the state dicts are interchangeable both ways
+    back.load_state_dict(fast.state_dict())
+    assert torch.equal(back(*inputs), out_ref)
+    out_fast.square().mean().backward()
+    out_ref.square().mean().backward()
+    grads = dict(reference.named_parameters())
+    for name, p in fast.named_parameters():
+        assert torch.allclose(p.grad, grads[name].grad, rtol=1e-4, atol=1e-6), name
+
+
+def test_channels_last_path_under_bf16_is_as_exact_as_the_reference():
+    """bf16 autocast (keyframe features warped in bf16) stays within the reference path's own
+    bf16 error of the float32 output."""
+    fast, reference = fast_and_reference()
+    inputs = clip_inputs()
+    exact = reference(*inputs).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low_fast, low_ref = fast(*inputs).detach(), reference(*inputs).detach()
+    assert low_fast.dtype == torch.float32
+    ref_error = (low_ref - exact).abs()
+    fast_error = (low_fast - exact).abs()
+    assert fast_error.max() <= 2 * ref_error.max() and fast_error.mean() <= 1.5 * ref_error.mean()
+    assert fast_error.max() < 2e-2
+
+
+def test_channels_last_path_feeds_every_convolution_nhwc():
+    """The point of the path: no convolution gets an NCHW input (cuDNN would transpose it)."""
+    fast, _ = fast_and_reference()
+    layouts = []
+    hooks = [m.register_forward_pre_hook(
+        lambda m, args: layouts.append(args[0].is_contiguous(memory_format=torch.channels_last)))
+        for m in fast.modules() if isinstance(m, nn.Conv2d)]
+    fast(*clip_inputs())
+    for hook in hooks:
+        hook.remove()
+    assert layouts and all(layouts)
+
+
+def test_warp_and_blend_channels_last_equals_grid_sample_warps():
+    from toolkit.codecs.inr.blocks import backward_warp_frames, warp_and_blend_channels_last
+
+    torch.manual_seed(0)
+    b, c, t, h, w = 2, 5, 3, 7, 9
+    keys = torch.rand(b, 2, c, h, w, requires_grad=True)
+    flow = (torch.randn(b, t, 2, 2, h, w) * 4).requires_grad_()  # reaches past the borders
+    end = torch.rand(b, t, 1, 1, 1)
+    warped = backward_warp_frames(keys.flatten(0, 1), flow.transpose(1, 2).flatten(0, 1))
+    warped = warped.unflatten(0, (b, 2))
+    expected = ((1 - end) * warped[:, 0] + end * warped[:, 1]).flatten(0, 1)
+    got = warp_and_blend_channels_last(keys, flow, end)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(got, expected, atol=1e-5)
+    grads_got = torch.autograd.grad(got.square().sum(), (keys, flow))
+    grads_expected = torch.autograd.grad(expected.square().sum(), (keys, flow))
+    for g, e in zip(grads_got, grads_expected):
+        assert torch.allclose(g, e, atol=1e-4)
+
+
+def test_pixel_shuffle_and_gtmlp_channels_last_equal_nchw():
+    from toolkit.codecs.inr.blocks import pixel_shuffle_channels_last
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 3 * 4, 5, 6).contiguous(memory_format=torch.channels_last)
+    shuffled = pixel_shuffle_channels_last(x, 2)
+    assert shuffled.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(shuffled, nn.PixelShuffle(2)(x.contiguous()))
+    gtmlp = GlobalTemporalMLP(3, 4)
+    y = torch.randn(8, 3, 5, 6)
+    mixed = gtmlp(y.contiguous(memory_format=torch.channels_last), channels_last=True)
+    assert mixed.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(mixed, gtmlp(y), atol=1e-6)

@@ -75,3 +75,57 @@ def backward_warp_frames_fp32(image: torch.Tensor, flow: torch.Tensor) -> torch.
     """``backward_warp_frames`` in float32 with autocast off (see ``backward_warp_fp32``)."""
     with torch.autocast(device_type=image.device.type, enabled=False):
         return backward_warp_frames(image.float(), flow.float())
+
+
+def pixel_shuffle_channels_last(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """``nn.PixelShuffle(stride)`` of a channels-last (N, C*s*s, h, w) tensor, returned channels-last.
+
+    PyTorch's pixel shuffle writes NCHW, so the next convolution would transpose back; here
+    the one copy goes straight from NHWC to NHWC.
+    """
+    n, cs2, h, w = x.shape
+    c = cs2 // (stride * stride)
+    nhwc = x.permute(0, 2, 3, 1).reshape(n, h, w, c, stride, stride)
+    out = nhwc.permute(0, 1, 4, 2, 5, 3).reshape(n, h * stride, w * stride, c)
+    return out.permute(0, 3, 1, 2)
+
+
+def warp_and_blend_channels_last(keys: torch.Tensor, flow: torch.Tensor,
+                                 end_weight: torch.Tensor) -> torch.Tensor:
+    """D-NeRV's fused warped content, every (frame, keyframe) pair, channels-last in and out.
+
+    keys (B, 2, C, h, w): start and end keyframe features (any memory format, any dtype);
+    flow (B, T, 2, 2, h, w): per frame and keyframe, (x, y) in pixels; end_weight (B, T, 1, 1, 1).
+    Returns ``sum_k weight_k * warp(keys_k, flow_k)`` as a channels-last (B*T, C, h, w) float32
+    tensor: bilinear, border padding, align_corners=True, as :func:`backward_warp` samples.
+
+    Sampling positions and bilinear weights are float32 whatever the autocast state (a bf16
+    position is coarser than a pixel at 256 px); the features are gathered in their own
+    dtype, so under autocast the bf16 keyframe features are read as they were computed.
+    Each gather reads whole C-vectors of the NHWC features.
+    """
+    batch, num_keys, c, h, w = keys.shape
+    frames = flow.shape[1]
+    pixels = keys.permute(0, 1, 3, 4, 2).reshape(batch * num_keys * h * w, c)
+    with torch.autocast(device_type=keys.device.type, enabled=False):
+        flow = flow.float()
+        xs = torch.arange(w, device=flow.device, dtype=torch.float32)
+        ys = torch.arange(h, device=flow.device, dtype=torch.float32).view(h, 1)
+        x = (xs + flow[:, :, :, 0]).clamp(0, w - 1)  # (B, T, 2, h, w)
+        y = (ys + flow[:, :, :, 1]).clamp(0, h - 1)
+        x0 = x.detach().floor().clamp(max=max(w - 2, 0))
+        y0 = y.detach().floor().clamp(max=max(h - 2, 0))
+        wx, wy = x - x0, y - y0
+        x0, y0 = x0.long(), y0.long()
+        x1, y1 = (x0 + 1).clamp(max=w - 1), (y0 + 1).clamp(max=h - 1)
+        key_index = torch.arange(batch * num_keys, device=flow.device).view(batch, 1, num_keys, 1, 1)
+        row0, row1 = key_index * (h * w) + y0 * w, key_index * (h * w) + y1 * w
+        end = end_weight.float().reshape(batch, frames, 1, 1, 1)
+        key_weight = torch.cat([1 - end, end], dim=2)  # (B, T, 2, 1, 1)
+        out = None
+        for index, weight in ((row0 + x0, (1 - wx) * (1 - wy)), (row0 + x1, wx * (1 - wy)),
+                              (row1 + x0, (1 - wx) * wy), (row1 + x1, wx * wy)):
+            term = pixels[index] * (weight * key_weight)[..., None]  # (B, T, 2, h, w, C)
+            out = term if out is None else out + term
+        out = out.sum(dim=2)
+    return out.reshape(batch * frames, h, w, c).permute(0, 3, 1, 2)

@@ -7,7 +7,9 @@ frames of the clip (GTMLP). Architecture follows the official code (boheumd/D-Ne
 
 Layout: internally every frame is a batch item, ``(B*T, C, h, w)``, so the official Conv3d
 layers with kernel (1, k, k) are Conv2d layers with the same parameters; only the
-instance norm and the GTMLP look across the frames of a clip.
+instance norm and the GTMLP look across the frames of a clip. With ``channels_last=True``
+those frame tensors stay NHWC end to end (pixel shuffle, GTMLP and warps written for it), so
+cuDNN's NHWC kernels need no layout transposes; the parameters and the state dict are the same.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .blocks import PositionalEncoding, backward_warp_frames_fp32
+from .blocks import (PositionalEncoding, backward_warp_frames_fp32, pixel_shuffle_channels_last,
+                     warp_and_blend_channels_last)
 from .sizing import stride_plan
 
 NUM_KEYFRAMES = 2  # start and end keyframe of a clip
@@ -154,8 +157,15 @@ class GlobalTemporalMLP(nn.Module):
         self.clip_len = clip_len
         self.mix = nn.Conv2d(channels * clip_len, channels * clip_len, 1, groups=channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
         n, c, h, w = x.shape
+        if channels_last:
+            # NHWC frames (B, T, h*w, C): per channel c, out_t = sum_s W[c, t, s] x_s + b[c, t]
+            frames = x.permute(0, 2, 3, 1).reshape(n // self.clip_len, self.clip_len, h * w, c)
+            weight = self.mix.weight.reshape(c, self.clip_len, self.clip_len).to(x.dtype)
+            bias = self.mix.bias.reshape(c, self.clip_len).t().to(x.dtype)  # (T, C)
+            mixed = torch.einsum("bspc,cts->btpc", frames, weight) + bias[:, None, :]
+            return x + mixed.reshape(n, h, w, c).permute(0, 3, 1, 2)
         # (B*T, C, h, w) -> (B, C*T, h, w) with the T frames of a channel adjacent (one group)
         clips = x.unflatten(0, (n // self.clip_len, self.clip_len)).transpose(1, 2)
         mixed = self.mix(clips.reshape(-1, c * self.clip_len, h, w))
@@ -178,13 +188,19 @@ class DNeRVBlock(nn.Module):
                 nn.init.xavier_uniform_(conv.weight)
                 nn.init.zeros_(conv.bias)
 
-    def forward(self, x: torch.Tensor, content: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, content: torch.Tensor | None,
+                channels_last: bool = False) -> torch.Tensor:
         if self.saf is not None:
             gamma, beta = self.saf(content).chunk(2, dim=1)
             x = x * (1 + gamma) + beta
-        x = self.act(self.shuffle(self.conv(x)))
+        x = self.conv(x)
+        if channels_last:
+            x = pixel_shuffle_channels_last(x, self.shuffle.upscale_factor)
+        else:
+            x = self.shuffle(x)
+        x = self.act(x)
         if self.gtmlp is not None:
-            x = self.gtmlp(x)
+            x = self.gtmlp(x, channels_last)
         return x
 
 
@@ -198,13 +214,17 @@ class DNeRV(nn.Module):
     decoder widths (32 in the paper; smaller for tiny tests). ``width_multiple`` rounds
     the decoder block widths and the heads' hidden widths up to a multiple of it (8 suits
     tensor cores; 1, the default, keeps the paper's widths, several of them odd).
+    ``channels_last`` runs every frame tensor NHWC (parameters channels-last too; same state
+    dict): float32 outputs equal the default path's to float rounding; under bf16 autocast
+    the keyframe features are warped in bf16 (positions and weights stay float32).
     """
 
     def __init__(self, height: int, width: int, fc_dim: int, clip_len: int = 8,
                  pe_levels: int = 240, use_saf: bool = True, use_gtmlp: bool = True,
                  use_flow: bool = True, mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
                  std: tuple[float, float, float] = (0.25, 0.25, 0.25), encoder_dim: int = 64,
-                 mlp_hidden: int = 512, min_width: int = 32, width_multiple: int = 1):
+                 mlp_hidden: int = 512, min_width: int = 32, width_multiple: int = 1,
+                 channels_last: bool = False):
         super().__init__()
         if fc_dim < 1 or clip_len < 1 or width_multiple < 1:
             raise ValueError(f"DNeRV needs fc_dim, clip_len and width_multiple >= 1, "
@@ -241,6 +261,9 @@ class DNeRV(nn.Module):
                              persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1),
                              persistent=False)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
 
     def forward(self, keyframes: torch.Tensor, t: torch.Tensor,
                 end_weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -258,20 +281,21 @@ class DNeRV(nn.Module):
                           / self.clip_len).expand(batch, frames)
         end_weight = end_weight.float().reshape(batch, frames, 1, 1, 1)
 
-        pyramid = self.encoder(((keyframes.flatten(0, 1) - self.mean) / self.std))
+        images = (keyframes.flatten(0, 1) - self.mean) / self.std
+        pyramid = self.encoder(self._layout(images))
         pyramid = [level.unflatten(0, (batch, NUM_KEYFRAMES)) for level in pyramid]
 
         code = self.stem(self.encoding(t.reshape(-1)))
         code = code.reshape(batch * frames, self.fc_dim, self.base_h, self.base_w)
         base_weight = content_time_weights(frames).to(t.device).view(1, frames, 1, 1, 1)
         base_content = self._blend(pyramid[0][:, :1], pyramid[0][:, 1:], base_weight)
-        x = self._normalize_over_clip(torch.cat([code, base_content.to(code.dtype)], 1), batch)
+        x = self._layout(self._normalize_over_clip(torch.cat([code, base_content.to(code.dtype)], 1), batch))
 
         for scale in range(self.last_scale + 1):
             content = (self._warped_content(pyramid[scale], x, scale, end_weight)
                        if scale in self.content_scales else None)
             if scale < self.last_scale:
-                x = self.blocks[scale](x, content)
+                x = self.blocks[scale](x, content, self.channels_last)
             else:
                 x = self.rgb_head(torch.cat([x, content.to(x.dtype)], 1))
         frames_out = (x.float() * self.std + self.mean).clamp(0.0, 1.0)
@@ -293,6 +317,10 @@ class DNeRV(nn.Module):
                              f"got {frames}; pad the clip (see plan_clips)")
         return batch, frames
 
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames in the network's memory format (a no-op when already in it)."""
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
     @staticmethod
     def _blend(start: torch.Tensor, end: torch.Tensor, end_weight: torch.Tensor) -> torch.Tensor:
         """(1 - w) * start + w * end per frame; (B, T|1, C, h, w) inputs -> (B*T, C, h, w)."""
@@ -302,11 +330,13 @@ class DNeRV(nn.Module):
                         end_weight: torch.Tensor) -> torch.Tensor:
         """Fused keyframe content at ``scale`` for every frame: (B*T, C_key, h, w)."""
         if not self.use_flow:
-            return self._blend(keys[:, :1], keys[:, 1:], end_weight)
+            return self._layout(self._blend(keys[:, :1], keys[:, 1:], end_weight))
         batch, frames = end_weight.shape[:2]
         h, w = keys.shape[-2:]
         # flow channels (0, 1) point into the start keyframe, (2, 3) into the end keyframe
         flow = self.flow_heads[str(scale)](x).reshape(batch, frames, NUM_KEYFRAMES, 2, h, w)
+        if self.channels_last:
+            return warp_and_blend_channels_last(keys, flow, end_weight)
         warped = backward_warp_frames_fp32(keys.flatten(0, 1), flow.transpose(1, 2).flatten(0, 1))
         warped = warped.unflatten(0, (batch, NUM_KEYFRAMES))  # (B, 2, T, C, h, w)
         return self._blend(warped[:, 0], warped[:, 1], end_weight)
