@@ -27,6 +27,20 @@ if part anchors; then
     --deadline-s "$(( DEADLINE - $(elapsed) - 10 ))" ${ANCHOR_ARGS:-} > "$OUT/anchors.log" 2>&1 &
   ANCHORS_PID=$!
 fi
+if part ffnerv_peer; then
+  # the official FFNeRV beside ours (same frames, parameters, epochs), on the GPU of --place ffnerv_peer
+  log "start ffnerv_peer"
+  on_gpu "${FFNERV_PEER_GPU:-2}" timeout "$(limit 600)" python3 benchmarks/peer_ffnerv.py \
+    --official "$PEERS/FFNeRV" $TINY_FLAG --frames bunny --size 640x1280 \
+    --epochs "${FFNERV_PEER_EPOCHS:-30}" --params 3e6 --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
+    --out "$OUT/peer_ffnerv_bunny.jsonl" > "$WORK/peer_ffnerv.log" 2>&1 &
+  PEER_PID=$!
+fi
 wait ${ANCHORS_PID:-}
 log "end anchors rc=$?"
+wait ${PEER_PID:-}
+log "end ffnerv_peer rc=$?"
 tail -n 40 "$OUT/anchors.log" 2>/dev/null
+# one archive of the logs: few files come back from the GPU machine
+mkdir -p "$OUT/logs"; cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"

@@ -221,6 +221,15 @@ def batch_size_of(run: Run) -> int | None:
     return int(load_config(config, None, extra_keys=("work_dir", "resume", "output")).fit.batch_size)
 
 
+def per_codec(text: str, kind) -> dict:
+    """``"300"`` or ``"nerv=300,dnerv=100"`` -> {codec or "*": value}."""
+    values = {"*": None}
+    for item in str(text).split(","):
+        codec, _, value = item.rpartition("=")
+        values[codec or "*"] = kind(value)
+    return values
+
+
 def run_all(args) -> int:
     out = Path(args.out)
     work = Path(args.work)
@@ -231,6 +240,8 @@ def run_all(args) -> int:
     jsonl = out / "anchors_bunny.jsonl"
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else [None]
     placement = dict(p.split("=") for p in args.place.split(",")) if args.place else {}
+    epochs = per_codec(args.epochs, int)
+    prefit = per_codec(args.prefit_s, float)
 
     def elapsed():
         return time.time() - begin
@@ -279,8 +290,9 @@ def run_all(args) -> int:
                 say(f"skip {run.protocol.name} {run.output}: too little time left")
                 pending.remove(run)
                 continue
-            run.start(min(args.max_fit_s, left) if not args.tiny else None,
-                      TINY["epochs"] if args.tiny else args.epochs, logs)
+            fit_seconds = min(args.max_fit_s, left - prefit.get(run.codec, 0))
+            run.start(fit_seconds if not args.tiny else None,
+                      TINY["epochs"] if args.tiny else epochs.get(run.codec, epochs["*"]), logs)
             pending.remove(run)
             running.append(run)
             say(f"start {run.protocol.name} {run.output} (gpu {run.gpu}, target {run.target_bpp:.4f} bpp)")
@@ -404,7 +416,9 @@ def main(argv=None) -> int:
                      help="codec[:protocol]=P[/P...]: positions in --gpus, budgets spread over them")
     run.add_argument("--per-gpu", type=int, default=4, help="INR fits at once on one GPU")
     run.add_argument("--cpu-slots", type=int, default=2, help="classical encodes at once")
-    run.add_argument("--epochs", type=int, default=300)
+    run.add_argument("--epochs", default="300", help="epochs, or per codec: nerv=300,dnerv=100")
+    run.add_argument("--prefit-s", default="dnerv=150",
+                     help="per codec, seconds before its fit starts (D-NeRV codes keyframes)")
     run.add_argument("--max-fit-s", type=float, default=420, help="fit.max_time_s of each fit")
     run.add_argument("--deadline-s", type=float, default=560, help="everything ends by then")
     run.add_argument("--reserve-s", type=float, default=60, help="time kept for coding and measuring")
