@@ -27,6 +27,16 @@ if part anchors; then
     --deadline-s "$(( DEADLINE - $(elapsed) - 10 ))" ${ANCHOR_ARGS:-} > "$OUT/anchors.log" 2>&1 &
   ANCHORS_PID=$!
 fi
+if part dnerv_speed; then
+  # the official D-NeRV's train.py step and decoding beside ours, alone on its GPU while the
+  # D-NeRV anchors code their keyframes on the CPU (DNERV_SPEED_SECONDS keeps it alone)
+  log "start dnerv_speed"
+  on_gpu "${DNERV_SPEED_GPU:-3}" timeout "$(limit "${DNERV_SPEED_SECONDS:-140}")" python3 benchmarks/peer_dnerv.py speed \
+    --official "$PEERS/D-NeRV" $TINY_FLAG --sizes ${DNERV_SPEED_SIZES:-M} \
+    --project-settings ${DNERV_SPEED_SETTINGS:-bf16 bf16,channels_last} \
+    --out "$OUT/dnerv_speed_vs_official.jsonl" > "$WORK/dnerv_speed.log" 2>&1 &
+  SPEED_PID=$!
+fi
 if part ffnerv_peer; then
   # the official FFNeRV beside ours (same frames, parameters, epochs), on the GPU of --place ffnerv_peer
   log "start ffnerv_peer"
@@ -40,6 +50,8 @@ wait ${ANCHORS_PID:-}
 log "end anchors rc=$?"
 wait ${PEER_PID:-}
 log "end ffnerv_peer rc=$?"
+wait ${SPEED_PID:-}
+log "end dnerv_speed rc=$?"
 tail -n 40 "$OUT/anchors.log" 2>/dev/null
 # one archive of the logs: few files come back from the GPU machine
 mkdir -p "$OUT/logs"; cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null

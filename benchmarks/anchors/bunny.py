@@ -240,6 +240,7 @@ def run_all(args) -> int:
     jsonl = out / "anchors_bunny.jsonl"
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else [None]
     placement = dict(p.split("=") for p in args.place.split(",")) if args.place else {}
+    budgets_of = dict(p.split("=") for p in args.parameters_of.split(";")) if args.parameters_of else {}
     epochs = per_codec(args.epochs, int)
     prefit = per_codec(args.prefit_s, float)
 
@@ -264,8 +265,9 @@ def run_all(args) -> int:
                 continue
             key = f"{codec}:{name}"
             positions = [int(p) for p in placement.get(key, placement.get(codec, "0")).split("/")]
-            budgets = protocol.parameters if not args.parameters else [
-                float(p) * 1e6 for p in args.parameters.split(",")]
+            chosen = budgets_of.get(key, budgets_of.get(codec, args.parameters))
+            budgets = protocol.parameters if not chosen else [
+                float(p) * 1e6 for p in chosen.split("/" if "/" in chosen else ",")]
             for k, parameters in enumerate(budgets):
                 gpu = gpus[positions[k % len(positions)] % len(gpus)]
                 size = label(parameters)
@@ -273,8 +275,12 @@ def run_all(args) -> int:
                                                                       facts["width"], facts["frames"]),
                                    data_root, work / "runs" / name / f"{codec}_{size}",
                                    gpu=gpu, parameters=parameters))
+    if args.plan_only:
+        for run in pending:
+            print(f"{run.protocol.name} {run.output} gpu {run.gpu} target {run.target_bpp:.4f} bpp "
+                  f"epochs {epochs.get(run.codec, epochs['*'])}")
+        return 0
     running: list[Run] = []
-    classical: list[Run] = []
     finished: list[dict] = []
 
     def launch_ready():
@@ -318,7 +324,7 @@ def run_all(args) -> int:
             say(f"end {run.protocol.name} {run.output}: {record['bpp']:.4f} bpp, "
                 f"{record['psnr']:.2f} dB (unquantised {record['psnr_unquantized']}), "
                 f"{record['epochs']} epochs, {run.process.returncode=}")
-            if run.codec in ("nerv", "ffnerv", "dnerv") and args.classical:
+            if run.codec in args.classical_for.split(",") and args.classical:
                 for codec in args.classical.split(","):
                     pending.append(Run(run.protocol, codec, run.size, record["bpp"], run.data_root,
                                        run.work_dir.parent / f"{codec}_at_{run.output}",
@@ -410,11 +416,16 @@ def main(argv=None) -> int:
     run.add_argument("--protocols", default="hnerv,nerv")
     run.add_argument("--codecs", default="nerv,ffnerv,dnerv")
     run.add_argument("--parameters", help="budgets in millions, e.g. 0.35,3 (default: the protocol's)")
+    run.add_argument("--parameters-of", default="",
+                     help="budgets per codec[:protocol], e.g. 'nerv:nerv=3.2;dnerv=1.5/3'")
+    run.add_argument("--plan-only", action="store_true", help="print the runs and stop")
     run.add_argument("--classical", default="h264,hevc", help="codecs run at each INR's bpp ('' for none)")
     run.add_argument("--gpus", default="", help="GPU indices, e.g. 0,1,2,3 (default: the visible one)")
     run.add_argument("--place", default="nerv:hnerv=0,nerv:nerv=1/2/3,ffnerv=2,dnerv=3",
                      help="codec[:protocol]=P[/P...]: positions in --gpus, budgets spread over them")
     run.add_argument("--per-gpu", type=int, default=4, help="INR fits at once on one GPU")
+    run.add_argument("--classical-for", default="nerv,ffnerv,dnerv",
+                     help="the INR codecs whose bpp the classical codecs are run at")
     run.add_argument("--cpu-slots", type=int, default=2, help="classical encodes at once")
     run.add_argument("--epochs", default="300", help="epochs, or per codec: nerv=300,dnerv=100")
     run.add_argument("--prefit-s", default="dnerv=150",
