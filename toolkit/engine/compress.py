@@ -27,6 +27,7 @@ import torch
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
 from toolkit.codecs.inr.codec import INRCodec
 from toolkit.data.source import Source, SourceWriter, VideoRecord
+from toolkit.engine.config import ConfigError
 from toolkit.engine.datasets import select_videos
 from toolkit.engine.throughput import measure_decode_throughput
 from toolkit.quality import ms_ssim, ms_ssim_applies, psnr
@@ -41,7 +42,10 @@ def build_codec(codec_cfg: dict):
     name = cfg.pop("type", None)
     if name not in CODECS.module_dict:
         raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(CODECS.module_dict))}")
-    return CODECS.get(name)(**cfg)
+    try:
+        return CODECS.get(name)(**cfg)
+    except (TypeError, ValueError) as exc:  # an unknown key or a bad value in codec=dict(...)
+        raise ConfigError(f"codec {name!r}: {exc}") from None
 
 
 def target_bpp(cfg, data_root: Path) -> tuple[float, str]:

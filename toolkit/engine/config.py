@@ -22,26 +22,116 @@ def find_config(group: str, name: str) -> Path:
     return path
 
 
-def load_config(path, overrides: dict | None = None, extra_keys: tuple[str, ...] = ()):
-    """Load a config file and apply ``--cfg-options`` overrides.
-
-    An override whose first key the config does not define is refused (a typo would
-    otherwise be silently ignored); ``extra_keys`` are accepted in addition.
-    """
+def load_config(path, overrides: dict | None = None, extra_keys: tuple[str, ...] = (),
+                open_keys: tuple[str, ...] = ()):
+    """Load a config file and apply ``--cfg-options`` overrides, checked by
+    :func:`check_overrides` (a typo would otherwise be silently ignored)."""
     from mmengine.config import Config
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     cfg = Config.fromfile(str(path))
-    for key in overrides or {}:
-        top = key.split(".")[0]
-        if top not in cfg and top not in extra_keys:
-            raise ConfigError(f"unknown config key {key!r} for {path.name}; top-level keys: "
-                              f"{', '.join(sorted(cfg.keys()))}")
     if overrides:
-        cfg.merge_from_dict(overrides)
+        check_overrides(cfg, overrides, path.name, extra_keys=extra_keys, open_keys=open_keys)
+        merge_overrides(cfg, overrides)
     return cfg
+
+
+def check_overrides(cfg, overrides: dict, config_name: str, *, extra_keys: tuple[str, ...] = (),
+                    open_keys: tuple[str, ...] = ()) -> None:
+    """Refuse an override whose key the config does not have, at any depth.
+
+    A dotted key must name an existing entry, with three exceptions where the key cannot
+    be checked against the file: a new key inside a dict with a ``type`` (an object built
+    from a registry, whose constructor refuses unknown arguments when it is built); a key
+    under an entry that is None (an optional part the user fills in); and keys under
+    ``open_keys`` (dotted patterns, ``*`` matching one component), which the tool checks
+    itself. ``extra_keys`` are top-level keys the tool accepts besides the file's.
+    Indices into lists (``param_scheduler.0.end``) must exist.
+    """
+    for key, value in overrides.items():
+        _check_key(cfg, key.split("."), value, config_name, extra_keys, open_keys)
+
+
+def _is_mapping(node) -> bool:
+    """A dict, a ConfigDict or an mmengine Config (which is dict-like, not a dict)."""
+    return isinstance(node, dict) or (hasattr(node, "keys") and hasattr(node, "__getitem__"))
+
+
+def _is_open(parts: list[str], open_keys: tuple[str, ...]) -> bool:
+    from fnmatch import fnmatchcase
+
+    for pattern in open_keys:
+        wanted = pattern.split(".")
+        if len(wanted) <= len(parts) and all(fnmatchcase(p, w) for p, w in zip(parts, wanted)):
+            return True
+    return False
+
+
+def _check_key(cfg, parts: list[str], value, config_name: str, extra_keys: tuple[str, ...],
+               open_keys: tuple[str, ...]) -> None:
+    key, node = ".".join(parts), cfg
+    for depth, part in enumerate(parts):
+        if _is_open(parts[:depth + 1], open_keys):
+            return
+        parent = ".".join(parts[:depth]) or "the top level"
+        if node is None:
+            return
+        if _is_mapping(node):
+            if part in node:
+                node = node[part]
+                continue
+            if "type" in node or (depth == 0 and part in extra_keys):
+                return
+            known = ", ".join(sorted(str(k) for k in node.keys()))
+            raise ConfigError(f"unknown config key {key!r} for {config_name}: {parent} has no "
+                              f"key {part!r} (its keys: {known})")
+        if isinstance(node, list) and part.isdigit():
+            if int(part) >= len(node):
+                raise ConfigError(f"config key {key!r} for {config_name}: {parent} has only "
+                                  f"{len(node)} items")
+            node = node[int(part)]
+            continue
+        raise ConfigError(f"config key {key!r} for {config_name}: {parent} is "
+                          f"{type(node).__name__} {node!r}, not a dict, so it has no key "
+                          f"{part!r}; set {parent} as a whole")
+    if isinstance(value, dict) and _is_mapping(node) and not value.get("_delete_"):
+        for sub_key, sub_value in value.items():  # merged into the entry, not replacing it
+            _check_key(cfg, [*parts, str(sub_key)], sub_value, config_name, extra_keys,
+                       open_keys)
+
+
+def merge_overrides(cfg, overrides: dict) -> None:
+    """``cfg.merge_from_dict(overrides)``, where a key under an entry that is None (an
+    optional part, e.g. ``fit.clip_grad.max_norm=1``) fills that entry in."""
+    from mmengine.config import ConfigDict
+
+    for key in overrides:
+        parts, node = key.split("."), cfg
+        for part in parts[:-1]:
+            if not _is_mapping(node) or part not in node:
+                break
+            if node[part] is None:
+                node[part] = ConfigDict()
+            node = node[part]
+    cfg.merge_from_dict(overrides)
+
+
+def positive(value, key: str, *, integer: bool = False, optional: bool = False):
+    """``value`` if it is a positive finite number (a whole one with ``integer``); None
+    passes when ``optional``. A :class:`ConfigError` naming ``key`` otherwise."""
+    import math
+    import numbers
+
+    if value is None and optional:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    if (isinstance(value, bool) or not isinstance(value, kind)
+            or not math.isfinite(value) or value <= 0):
+        what = "a whole number >= 1" if integer else "a positive number"
+        raise ConfigError(f"{key} must be {what}{' or None' if optional else ''}, got {value!r}")
+    return value
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> None:
