@@ -82,8 +82,15 @@ def _check_key(cfg, parts: list[str], value, config_name: str, extra_keys: tuple
             if part in node:
                 node = node[part]
                 continue
-            if "type" in node or (depth == 0 and part in extra_keys):
+            if depth == 0 and part in extra_keys:
                 return
+            if "type" in node:
+                takes = _arguments_of(node["type"], cfg.get("default_scope"))
+                if takes is None or part in takes:
+                    return
+                raise ConfigError(f"unknown config key {key!r} for {config_name}: "
+                                  f"{parent} ({_type_name(node['type'])}) takes no argument "
+                                  f"{part!r} (it takes: {', '.join(sorted(takes))})")
             known = ", ".join(sorted(str(k) for k in node.keys()))
             raise ConfigError(f"unknown config key {key!r} for {config_name}: {parent} has no "
                               f"key {part!r} (its keys: {known})")
@@ -100,6 +107,67 @@ def _check_key(cfg, parts: list[str], value, config_name: str, extra_keys: tuple
         for sub_key, sub_value in value.items():  # merged into the entry, not replacing it
             _check_key(cfg, [*parts, str(sub_key)], sub_value, config_name, extra_keys,
                        open_keys)
+
+
+def _type_name(obj) -> str:
+    return obj if isinstance(obj, str) else getattr(obj, "__name__", repr(obj))
+
+
+def _arguments_of(obj, scope) -> set[str] | None:
+    """The keyword arguments a config dict's ``type`` takes (a class or function, or its name
+    in an mmengine registry under ``scope``); None when unknown (not found, or ``**kwargs``
+    that reach no fixed signature), which the check then lets pass."""
+    import inspect
+
+    if isinstance(obj, str):
+        found = [o for o in _registered(obj, scope) if o is not None]
+        arguments = [_arguments_of(o, scope) for o in found]
+        if not arguments or any(a is None for a in arguments):
+            return None
+        return set().union(*arguments)
+    names: set[str] = set()
+    if inspect.isclass(obj):
+        chain = [k.__dict__["__init__"] for k in obj.__mro__
+                 if "__init__" in k.__dict__ and k is not object]
+    elif callable(obj):
+        chain = [obj]
+    else:
+        return None
+    for function in chain:  # a class's __init__, then its bases' while **kwargs go on
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in parameters if p.name != "self"
+                  and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names
+    return None
+
+
+def _registered(name: str, scope) -> list:
+    """What ``name`` is in each of mmengine's root registries, seen from ``scope``."""
+    import logging
+
+    import mmengine.runner  # noqa: F401  (registers mmengine's loops, hooks, optimizers, ...)
+    from mmengine import registry as registries
+    from mmengine.logging import MMLogger
+
+    found = []
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # switching scope logs a warning per registry without it
+    try:
+        for registry in vars(registries).values():
+            if isinstance(registry, registries.Registry) and registry.parent is None:
+                try:
+                    with registry.switch_scope_and_registry(scope or "mmengine") as scoped:
+                        found.append(scoped.get(name))
+                except Exception:  # a registry that cannot look the name up: not there
+                    continue
+    finally:
+        logger.setLevel(level)
+    return found
 
 
 def merge_overrides(cfg, overrides: dict) -> None:

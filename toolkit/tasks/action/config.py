@@ -86,6 +86,9 @@ def check_cfg_options(cfg, cfg_options: dict) -> None:
     """Refuse ``--cfg-options`` keys the config does not have (at any depth), and top-level
     keys no Runner reads: a config file's own variables (``max_epochs``, ``num_segments``)
     were used when the file was loaded, so overriding them would change nothing."""
+    from toolkit import compat
+
+    compat.register_mmaction()  # so that mmaction2's types can be looked up by name
     name = Path(cfg.filename).name if getattr(cfg, "filename", None) else "the TSM config"
     known = runner_keys()
     for key in cfg_options:
