@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import toolkit  # noqa: E402,F401  (applies the upstream fixes)
 from toolkit.codecs.bitstream import BitstreamError  # noqa: E402
-from toolkit.data.source import SourceError, check_source_name  # noqa: E402
+from toolkit.data.source import SourceError  # noqa: E402
 from toolkit.engine.config import (ConfigError, add_runner_arguments, find_config,  # noqa: E402
                                    load_config, parse_runner_args, positive)
 from toolkit.paths import PathError, writable_dir  # noqa: E402
@@ -61,7 +61,6 @@ def build_config(args):
     if cfg.size not in cfg.sizes and cfg.get("target_bpp") is None:
         raise ConfigError(f"unknown size {cfg.size!r}; available: {', '.join(cfg.sizes)}")
     name = f"{cfg.codec['type']}_{cfg.size}"
-    check_source_name(cfg.get("output") or name)  # the decoded source's directory
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(
         Path("work_dirs") / "compress" / Path(cfg.data_root).name / name)
     cfg.resume = args.resume or cfg.get("resume", False)

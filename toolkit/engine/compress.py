@@ -26,7 +26,7 @@ import torch
 
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
 from toolkit.codecs.inr.codec import INRCodec
-from toolkit.data.source import Source, SourceWriter, VideoRecord
+from toolkit.data.source import Source, SourceWriter, VideoRecord, check_source_name
 from toolkit.engine.config import ConfigError
 from toolkit.engine.datasets import select_videos
 from toolkit.engine.throughput import measure_decode_throughput
@@ -251,7 +251,7 @@ def compress_source(cfg) -> dict:
     data_root = Path(cfg.data_root)
     source = Source.open(data_root, cfg.source)
     codec = build_codec(cfg.codec)
-    name = cfg.get("output") or f"{codec.name}_{cfg.size}"
+    name = check_source_name(cfg.get("output") or f"{codec.name}_{cfg.size}")
     work_dir = Path(cfg.work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     bitstream_path = work_dir / f"{name}.bits"

@@ -31,6 +31,7 @@ from toolkit.codecs.inr.codec import FitJob, INRCodec, frames_to_uint8
 from toolkit.data.source import Source
 from toolkit.engine.config import ConfigError, positive
 from toolkit.engine.datasets import select_videos
+from toolkit.paths import PathError, plain_name
 from toolkit.registry import CODECS
 from toolkit.runinfo import atomic_write_json, atomic_write_text, run_facts
 from toolkit.tasks.inpaint import report
@@ -56,6 +57,10 @@ class InpaintModel:
         from toolkit.engine.compress import build_codec
 
         where = f"models.{name}"
+        try:
+            plain_name(name, "model name")  # its fits go to <work_dir>/<name>
+        except PathError as exc:
+            raise ConfigError(str(exc)) from None
         unknown = sorted(set(entry) - set(MODEL_KEYS))
         if unknown:
             raise ConfigError(f"{where}: unknown keys {unknown}; known: {', '.join(MODEL_KEYS)}")
