@@ -34,6 +34,8 @@ class SourceError(ValueError):
 def check_video_path(relpath: str, what: str) -> str:
     """A video's path under ``videos/`` as lists and manifests hold it: relative, without
     ``..``, and without white space (mmaction2's annotation lists split on spaces)."""
+    if not isinstance(relpath, str):
+        raise SourceError(f"{what}: the video path {relpath!r} is not a string")
     try:
         relative_path(relpath, what)
     except PathError as exc:

@@ -42,13 +42,14 @@ def check_overrides(cfg, overrides: dict, config_name: str, *, extra_keys: tuple
                     open_keys: tuple[str, ...] = ()) -> None:
     """Refuse an override whose key the config does not have, at any depth.
 
-    A dotted key must name an existing entry, with three exceptions where the key cannot
-    be checked against the file: a new key inside a dict with a ``type`` (an object built
-    from a registry, whose constructor refuses unknown arguments when it is built); a key
-    under an entry that is None (an optional part the user fills in); and keys under
-    ``open_keys`` (dotted patterns, ``*`` matching one component), which the tool checks
-    itself. ``extra_keys`` are top-level keys the tool accepts besides the file's.
-    Indices into lists (``param_scheduler.0.end``) must exist.
+    A dotted key must name an existing entry, except: a new key inside a dict with a
+    ``type`` (an object built from a registry) must be an argument of that type's
+    constructor (passed when the constructor cannot be found or takes open ``**kwargs``);
+    a key under an entry that is None fills in an optional part; keys under ``open_keys``
+    (dotted patterns, ``*`` matching one component) are checked by the tool itself.
+    ``extra_keys`` are top-level keys the tool accepts besides the file's. Indices into
+    lists (``param_scheduler.0.end``) must exist. A dict value is checked key by key (it is
+    merged into the entry), unless it has ``_delete_=True``.
     """
     for key, value in overrides.items():
         _check_key(cfg, key.split("."), value, config_name, extra_keys, open_keys)
