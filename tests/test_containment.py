@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import compress_dataset  # noqa: E402
 import inpaint_eval  # noqa: E402
 import prepare_dataset  # noqa: E402
+import train_tsm  # noqa: E402
 
 H, W = 16, 40
 
@@ -238,6 +239,9 @@ def test_unwritable_work_dir_is_one_line(prepared, tmp_path, capsys):
     one_line_error(capsys, "work dir", str(blocker / "work"), "cannot be written")
     assert inpaint_eval.main(["--source-root", str(prepared), "--work-dir",
                               str(blocker / "inpaint")]) == 2
+    one_line_error(capsys, "work dir", "cannot be written")
+    assert train_tsm.main(["--data-root", str(prepared), "--source", "raw", "--work-dir",
+                           str(blocker / "tsm")]) == 2
     one_line_error(capsys, "work dir", "cannot be written")
 
 
