@@ -27,7 +27,8 @@ from toolkit.data.source import SourceError  # noqa: E402
 from toolkit.data.video import VideoError  # noqa: E402
 from toolkit.engine.workdir import WorkDirError  # noqa: E402
 from toolkit.engine.config import (ConfigError, add_runner_arguments, find_config,  # noqa: E402
-                                   load_config, parse_runner_args)
+                                   load_config, parse_runner_args, positive)
+from toolkit.paths import PathError, writable_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -49,13 +50,19 @@ def build_config(args):
     if args.config is None and args.codec is None:
         raise ConfigError("give a config file or --codec (nerv, dnerv, ffnerv, h264, hevc)")
     path = Path(args.config) if args.config else find_config("compress", args.codec)
-    cfg = load_config(path, args.cfg_options, extra_keys=("work_dir", "resume", "refit", "output"))
+    # codec=dict(...) is checked by the codec's constructor (its network's keys included)
+    cfg = load_config(path, args.cfg_options, extra_keys=("work_dir", "resume", "refit", "output"),
+                      open_keys=("codec",))
     if args.codec and cfg.codec["type"] != args.codec:
         raise ConfigError(f"--codec {args.codec} does not match the config's codec {cfg.codec['type']}")
     for key, value in (("size", args.size), ("data_root", args.source_root), ("source", args.source)):
         if value is not None:
             cfg[key] = value
-    if cfg.size not in cfg.sizes and not cfg.get("target_bpp"):
+    positive(cfg.get("target_bpp"), "target_bpp", optional=True)
+    if "max_epochs" in cfg.get("fit", {}):
+        positive(cfg.fit.max_epochs, "fit.max_epochs", integer=True)
+        positive(cfg.fit.batch_size, "fit.batch_size", integer=True)
+    if cfg.size not in cfg.sizes and cfg.get("target_bpp") is None:
         raise ConfigError(f"unknown size {cfg.size!r}; available: {', '.join(cfg.sizes)}")
     name = f"{cfg.codec['type']}_{cfg.size}"
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(
@@ -63,6 +70,10 @@ def build_config(args):
     cfg.resume = args.resume or cfg.get("resume", False)
     cfg.refit = args.refit or cfg.get("refit", False)
     cfg.launcher = args.launcher
+    # before any fit: the bitstream goes to the work dir, the decoded source to the root
+    writable_dir(cfg.work_dir, "work dir")
+    if Path(cfg.data_root).is_dir():  # (a missing root is reported with its sources)
+        writable_dir(cfg.data_root, "dataset root")
     return cfg
 
 
@@ -86,7 +97,7 @@ def main(argv=None) -> int:
         from toolkit.engine.compress import compress_source
 
         summary = compress_source(cfg)
-    except (ConfigError, SourceError, BitstreamError, VideoError, WorkDirError, KeyError,
+    except (ConfigError, SourceError, PathError, BitstreamError, VideoError, WorkDirError, KeyError,
             FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)

@@ -32,6 +32,7 @@ from toolkit.data.source import SourceError  # noqa: E402
 from toolkit.engine.config import (ConfigError, add_runner_arguments, find_config,  # noqa: E402
                                    load_config, parse_runner_args)
 from toolkit.tasks.inpaint.masks import MaskError  # noqa: E402
+from toolkit.paths import PathError, writable_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,7 +51,9 @@ def parse_args(argv=None):
 
 def build_config(args):
     path = Path(args.config) if args.config else find_config("inpaint", "default")
-    cfg = load_config(path, args.cfg_options, extra_keys=("work_dir", "resume"))
+    # models.<name> entries are checked when the models are built (run_inpainting)
+    cfg = load_config(path, args.cfg_options, extra_keys=("work_dir", "resume"),
+                      open_keys=("models",))
     for key, value in (("data_root", args.source_root), ("source", args.source)):
         if value is not None:
             cfg[key] = value
@@ -58,6 +61,7 @@ def build_config(args):
         Path("work_dirs") / "inpaint" / Path(cfg.data_root).name / cfg.source)
     cfg.resume = args.resume or cfg.get("resume", False)
     cfg.launcher = args.launcher
+    writable_dir(cfg.work_dir, "work dir")
     return cfg
 
 
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
         from toolkit.tasks.inpaint import run_inpainting
 
         results = run_inpainting(cfg, args.models)
-    except (ConfigError, SourceError, MaskError, KeyError, FileNotFoundError) as exc:
+    except (ConfigError, SourceError, MaskError, PathError, KeyError, FileNotFoundError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"error: {message}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ import torch  # noqa: E402
 
 from toolkit.data.source import SourceError  # noqa: E402
 from toolkit.engine.config import add_runner_arguments, parse_runner_args  # noqa: E402
+from toolkit.paths import PathError, writable_dir  # noqa: E402
 from toolkit.tasks.action import (SETTING_CHOICES, ActionError, RunOptions,  # noqa: E402
                                   default_work_root, run)
 
@@ -78,8 +79,9 @@ def main(argv=None) -> int:
         load_from=args.load_from, validate=not args.no_validate, amp=args.amp,
         auto_scale_lr=args.auto_scale_lr)
     try:
+        writable_dir(options.work_root, "work dir")
         records = run(options, args.source, args.setting)
-    except (SourceError, ActionError) as exc:
+    except (SourceError, ActionError, PathError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from mmengine.dist import is_main_process

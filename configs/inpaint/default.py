@@ -27,7 +27,9 @@ masks = dict(
 fit = dict(
     max_epochs=200, batch_size=8, num_workers=2, warmup_ratio=0.2, amp='bfloat16',
     optimizer=dict(type='Adam', lr=5e-4, betas=(0.5, 0.999)),
-    checkpoint_interval=50, log_interval=50)
+    checkpoint_interval=50, log_interval=50,
+    # optional, declared so that --cfg-options can set them (a misspelt key is refused)
+    model=dict(), compile=None, clip_grad=None, custom_hooks=[], max_time_s=None)
 
 # The models: INR codecs with explicit widths (no bit budget here), per-video or shared
 # networks. Parameters at 256x320, 8 videos of 28 frames: 14-19M per model in total.

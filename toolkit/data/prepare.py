@@ -10,6 +10,7 @@ are skipped on a rerun, and failures are listed instead of stopping the run.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import time
@@ -20,11 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from toolkit.data.layouts import DatasetIndex, VideoEntry
-from toolkit.data.source import Source, SourceWriter, VideoRecord
+from toolkit.data.source import Source, SourceWriter, VideoRecord, check_video_path
 from toolkit.data.video import VideoError, iter_frames, probe
 from toolkit.runinfo import atomic_write_text, remove_stale_temporaries
 
 RESIZE_MODES = ("crop", "stretch")
+MAX_SIDE = 8192     # pixels; beyond 8K a frame size is a typo, not a working size
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,15 @@ class PrepareConfig:
     def __post_init__(self):
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {RESIZE_MODES}, got {self.resize!r}")
-        if self.fps <= 0 or self.height <= 0 or self.width <= 0:
-            raise ValueError("fps, height and width must be positive")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a positive number, got {self.fps}")
+        for key in ("height", "width"):
+            value = getattr(self, key)
+            if not (isinstance(value, int) and 1 <= value <= MAX_SIDE):
+                raise ValueError(f"{key} must be a whole number of pixels from 1 to {MAX_SIDE}, "
+                                 f"got {value}")
+        if not (isinstance(self.workers, int) and self.workers >= 1):
+            raise ValueError(f"workers must be at least 1, got {self.workers}")
 
 
 @dataclass
@@ -126,6 +135,8 @@ def prepare_source(index: DatasetIndex, data_root, config: PrepareConfig = Prepa
     from tqdm import tqdm
 
     start = time.time()
+    for entry in index.entries:  # before anything is written: names the lists cannot hold
+        check_video_path(SourceWriter.relpath(entry.name), str(entry.source_path))
     writer = SourceWriter(Path(data_root) / name, name, codec="raw", size=None,
                           height=config.height, width=config.width, fps=config.fps,
                           classes=index.classes)

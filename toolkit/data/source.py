@@ -10,6 +10,7 @@ run keeps every finished video and can resume.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 from toolkit.data.video import (LOSSLESS_SUFFIX, VideoReader, decord_reads_size, probe, read_video,
                                write_video)
+from toolkit.paths import PathError, path_under, plain_name, relative_path, writable_dir
 from toolkit.runinfo import atomic_write_json, atomic_write_text, run_facts
 
 MANIFEST = "manifest.json"
@@ -27,6 +29,29 @@ VIDEO_DIR = "videos"
 
 class SourceError(ValueError):
     """A source is missing, unknown or inconsistent."""
+
+
+def check_video_path(relpath: str, what: str) -> str:
+    """A video's path under ``videos/`` as lists and manifests hold it: relative, without
+    ``..``, and without white space (mmaction2's annotation lists split on spaces)."""
+    if not isinstance(relpath, str):
+        raise SourceError(f"{what}: the video path {relpath!r} is not a string")
+    try:
+        relative_path(relpath, what)
+    except PathError as exc:
+        raise SourceError(str(exc)) from None
+    if any(c.isspace() for c in relpath):
+        raise SourceError(f"{what}: {relpath!r} has white space in its name, which mmaction2's "
+                          f"annotation lists cannot hold; rename it (e.g. spaces to '_')")
+    return relpath
+
+
+def check_source_name(name: str) -> str:
+    """A source name is one directory under the dataset root."""
+    try:
+        return plain_name(name, "source name")
+    except PathError as exc:
+        raise SourceError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -59,14 +84,25 @@ class Source:
         except json.JSONDecodeError as exc:
             raise SourceError(f"{manifest_path}: corrupt manifest ({exc}); "
                               f"re-create the source") from exc
-        self.name = self.manifest["name"]
-        self.videos = [VideoRecord(**v) for v in self.manifest["videos"]]
-        self.classes = list(self.manifest["classes"])
+        try:
+            self.name = self.manifest["name"]
+            self.videos = [VideoRecord(**v) for v in self.manifest["videos"]]
+            self.classes = list(self.manifest["classes"])
+            fps, height, width = (self.manifest[k] for k in ("fps", "height", "width"))
+        except (KeyError, TypeError) as exc:
+            raise SourceError(f"{manifest_path}: incomplete manifest ({exc}); "
+                              f"re-create the source") from None
+        for i, video in enumerate(self.videos):
+            check_video_path(video.path, f"{manifest_path} video {i}")
+        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0
+                and all(isinstance(v, int) and v > 0 for v in (height, width))):
+            raise SourceError(f"{manifest_path}: fps {fps}, height {height} and width {width} "
+                              f"must be positive numbers; re-create the source")
 
     @classmethod
     def open(cls, data_root, name: str) -> "Source":
         """The source ``name`` under ``data_root``; unknown names list what exists."""
-        root = Path(data_root) / name
+        root = Path(data_root) / check_source_name(name)
         if not (root / MANIFEST).is_file():
             existing = ", ".join(list_sources(data_root)) or "none"
             raise SourceError(f"unknown source {name!r} under {data_root} "
@@ -122,19 +158,28 @@ class SourceWriter:
     def __init__(self, root, name: str, *, codec: str, size: str | None, height: int,
                  width: int, fps: float, classes: list[str]):
         self.root = Path(root)
-        self.name = name
+        self.name = check_source_name(name)
         if not decord_reads_size(height, width):
             raise SourceError(f"{height}x{width}: decord (used by mmaction2's pipeline) misreads "
                               f"lossless video of width {width}; choose another size, e.g. a "
                               f"width of 40, 64, 80 or more")
         self.header = dict(name=name, codec=codec, size=size, height=height, width=width,
                            fps=fps, classes=list(classes))
-        (self.root / VIDEO_DIR).mkdir(parents=True, exist_ok=True)
+        try:
+            writable_dir(self.root / VIDEO_DIR, f"source {name!r}:")
+        except PathError as exc:
+            raise SourceError(str(exc)) from None
 
     def video_path(self, relpath: str) -> Path:
-        return self.root / VIDEO_DIR / relpath
+        """Where a video is written; refused unless it stays under ``videos/``."""
+        check_video_path(relpath, f"source {self.name!r}")
+        try:
+            return path_under(self.root / VIDEO_DIR, relpath, f"source {self.name!r}")
+        except PathError as exc:
+            raise SourceError(str(exc)) from None
 
-    def relpath(self, name: str) -> str:
+    @staticmethod
+    def relpath(name: str) -> str:
         """Output path for a video name (``class/video``), with the lossless suffix."""
         return name + LOSSLESS_SUFFIX
 

@@ -27,7 +27,9 @@ import torch
 
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
 from toolkit.codecs.inr.codec import INRCodec
-from toolkit.data.source import MANIFEST, VIDEO_DIR, Source, SourceWriter, VideoRecord
+from toolkit.data.source import (MANIFEST, VIDEO_DIR, Source, SourceWriter, VideoRecord,
+                                 check_source_name)
+from toolkit.engine.config import ConfigError
 from toolkit.engine.datasets import select_videos
 from toolkit.engine.throughput import measure_decode_throughput
 from toolkit.engine.workdir import (DirLock, Fingerprint, WorkDirError, clean_temporaries,
@@ -44,7 +46,10 @@ def build_codec(codec_cfg: dict):
     name = cfg.pop("type", None)
     if name not in CODECS.module_dict:
         raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(CODECS.module_dict))}")
-    return CODECS.get(name)(**cfg)
+    try:
+        return CODECS.get(name)(**cfg)
+    except (TypeError, ValueError) as exc:  # an unknown key or a bad value in codec=dict(...)
+        raise ConfigError(f"codec {name!r}: {exc}") from None
 
 
 def target_bpp(cfg, data_root: Path) -> tuple[float, str]:
@@ -415,11 +420,10 @@ def compress_source(cfg) -> dict:
     """
     from contextlib import ExitStack
 
-    from toolkit.engine.config import ConfigError
     from toolkit.engine.distributed import launch_env
 
     data_root = Path(cfg.data_root)
-    name = cfg.get("output") or f"{cfg.codec['type']}_{cfg.size}"
+    name = check_source_name(cfg.get("output") or f"{cfg.codec['type']}_{cfg.size}")
     if name == cfg.source:
         raise ConfigError(f"the decoded source would replace the source it is compressed from "
                           f"({name!r}); set output=<another name>")

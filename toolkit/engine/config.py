@@ -22,26 +22,185 @@ def find_config(group: str, name: str) -> Path:
     return path
 
 
-def load_config(path, overrides: dict | None = None, extra_keys: tuple[str, ...] = ()):
-    """Load a config file and apply ``--cfg-options`` overrides.
-
-    An override whose first key the config does not define is refused (a typo would
-    otherwise be silently ignored); ``extra_keys`` are accepted in addition.
-    """
+def load_config(path, overrides: dict | None = None, extra_keys: tuple[str, ...] = (),
+                open_keys: tuple[str, ...] = ()):
+    """Load a config file and apply ``--cfg-options`` overrides, checked by
+    :func:`check_overrides` (a typo would otherwise be silently ignored)."""
     from mmengine.config import Config
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     cfg = Config.fromfile(str(path))
-    for key in overrides or {}:
-        top = key.split(".")[0]
-        if top not in cfg and top not in extra_keys:
-            raise ConfigError(f"unknown config key {key!r} for {path.name}; top-level keys: "
-                              f"{', '.join(sorted(cfg.keys()))}")
     if overrides:
-        cfg.merge_from_dict(overrides)
+        check_overrides(cfg, overrides, path.name, extra_keys=extra_keys, open_keys=open_keys)
+        merge_overrides(cfg, overrides)
     return cfg
+
+
+def check_overrides(cfg, overrides: dict, config_name: str, *, extra_keys: tuple[str, ...] = (),
+                    open_keys: tuple[str, ...] = ()) -> None:
+    """Refuse an override whose key the config does not have, at any depth.
+
+    A dotted key must name an existing entry, except: a new key inside a dict with a
+    ``type`` (an object built from a registry) must be an argument of that type's
+    constructor (passed when the constructor cannot be found or takes open ``**kwargs``);
+    a key under an entry that is None fills in an optional part; keys under ``open_keys``
+    (dotted patterns, ``*`` matching one component) are checked by the tool itself.
+    ``extra_keys`` are top-level keys the tool accepts besides the file's. Indices into
+    lists (``param_scheduler.0.end``) must exist. A dict value is checked key by key (it is
+    merged into the entry), unless it has ``_delete_=True``.
+    """
+    for key, value in overrides.items():
+        _check_key(cfg, key.split("."), value, config_name, extra_keys, open_keys)
+
+
+def _is_mapping(node) -> bool:
+    """A dict, a ConfigDict or an mmengine Config (which is dict-like, not a dict)."""
+    return isinstance(node, dict) or (hasattr(node, "keys") and hasattr(node, "__getitem__"))
+
+
+def _is_open(parts: list[str], open_keys: tuple[str, ...]) -> bool:
+    from fnmatch import fnmatchcase
+
+    for pattern in open_keys:
+        wanted = pattern.split(".")
+        if len(wanted) <= len(parts) and all(fnmatchcase(p, w) for p, w in zip(parts, wanted)):
+            return True
+    return False
+
+
+def _check_key(cfg, parts: list[str], value, config_name: str, extra_keys: tuple[str, ...],
+               open_keys: tuple[str, ...]) -> None:
+    key, node = ".".join(parts), cfg
+    for depth, part in enumerate(parts):
+        if _is_open(parts[:depth + 1], open_keys):
+            return
+        parent = ".".join(parts[:depth]) or "the top level"
+        if node is None:
+            return
+        if _is_mapping(node):
+            if part in node:
+                node = node[part]
+                continue
+            if depth == 0 and part in extra_keys:
+                return
+            if "type" in node:
+                takes = _arguments_of(node["type"], cfg.get("default_scope"))
+                if takes is None or part in takes:
+                    return
+                raise ConfigError(f"unknown config key {key!r} for {config_name}: "
+                                  f"{parent} ({_type_name(node['type'])}) takes no argument "
+                                  f"{part!r} (it takes: {', '.join(sorted(takes))})")
+            known = ", ".join(sorted(str(k) for k in node.keys()))
+            raise ConfigError(f"unknown config key {key!r} for {config_name}: {parent} has no "
+                              f"key {part!r} (its keys: {known})")
+        if isinstance(node, list) and part.isdigit():
+            if int(part) >= len(node):
+                raise ConfigError(f"config key {key!r} for {config_name}: {parent} has only "
+                                  f"{len(node)} items")
+            node = node[int(part)]
+            continue
+        raise ConfigError(f"config key {key!r} for {config_name}: {parent} is "
+                          f"{type(node).__name__} {node!r}, not a dict, so it has no key "
+                          f"{part!r}; set {parent} as a whole")
+    if isinstance(value, dict) and _is_mapping(node) and not value.get("_delete_"):
+        for sub_key, sub_value in value.items():  # merged into the entry, not replacing it
+            _check_key(cfg, [*parts, str(sub_key)], sub_value, config_name, extra_keys,
+                       open_keys)
+
+
+def _type_name(obj) -> str:
+    return obj if isinstance(obj, str) else getattr(obj, "__name__", repr(obj))
+
+
+def _arguments_of(obj, scope) -> set[str] | None:
+    """The keyword arguments a config dict's ``type`` takes (a class or function, or its name
+    in an mmengine registry under ``scope``); None when unknown (not found, or ``**kwargs``
+    that reach no fixed signature), which the check then lets pass."""
+    import inspect
+
+    if isinstance(obj, str):
+        found = [o for o in _registered(obj, scope) if o is not None]
+        arguments = [_arguments_of(o, scope) for o in found]
+        if not arguments or any(a is None for a in arguments):
+            return None
+        return set().union(*arguments)
+    names: set[str] = set()
+    if inspect.isclass(obj):
+        chain = [k.__dict__["__init__"] for k in obj.__mro__
+                 if "__init__" in k.__dict__ and k is not object]
+    elif callable(obj):
+        chain = [obj]
+    else:
+        return None
+    for function in chain:  # a class's __init__, then its bases' while **kwargs go on
+        try:
+            parameters = inspect.signature(function).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        names |= {p.name for p in parameters if p.name != "self"
+                  and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in parameters):
+            return names
+    return None
+
+
+def _registered(name: str, scope) -> list:
+    """What ``name`` is in each of mmengine's root registries, seen from ``scope``."""
+    import logging
+
+    import mmengine.runner  # noqa: F401  (registers mmengine's loops, hooks, optimizers, ...)
+    from mmengine import registry as registries
+    from mmengine.logging import MMLogger
+
+    found = []
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)  # switching scope logs a warning per registry without it
+    try:
+        for registry in vars(registries).values():
+            if isinstance(registry, registries.Registry) and registry.parent is None:
+                try:
+                    with registry.switch_scope_and_registry(scope or "mmengine") as scoped:
+                        found.append(scoped.get(name))
+                except Exception:  # a registry that cannot look the name up: not there
+                    continue
+    finally:
+        logger.setLevel(level)
+    return found
+
+
+def merge_overrides(cfg, overrides: dict) -> None:
+    """``cfg.merge_from_dict(overrides)``, where a key under an entry that is None (an
+    optional part, e.g. ``fit.clip_grad.max_norm=1``) fills that entry in."""
+    from mmengine.config import ConfigDict
+
+    for key in overrides:
+        parts, node = key.split("."), cfg
+        for part in parts[:-1]:
+            if not _is_mapping(node) or part not in node:
+                break
+            if node[part] is None:
+                node[part] = ConfigDict()
+            node = node[part]
+    cfg.merge_from_dict(overrides)
+
+
+def positive(value, key: str, *, integer: bool = False, optional: bool = False):
+    """``value`` if it is a positive finite number (a whole one with ``integer``); None
+    passes when ``optional``. A :class:`ConfigError` naming ``key`` otherwise."""
+    import math
+    import numbers
+
+    if value is None and optional:
+        return None
+    kind = numbers.Integral if integer else numbers.Real
+    if (isinstance(value, bool) or not isinstance(value, kind)
+            or not math.isfinite(value) or value <= 0):
+        what = "a whole number >= 1" if integer else "a positive number"
+        raise ConfigError(f"{key} must be {what}{' or None' if optional else ''}, got {value!r}")
+    return value
 
 
 def add_runner_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> None:

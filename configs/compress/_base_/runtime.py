@@ -14,3 +14,8 @@ seed = 0
 launcher = 'none'
 # Decode throughput (INR codecs): precisions and timed passes.
 throughput = dict(dtypes=('float32', 'bfloat16'), repeats=3, warmup=1)
+log_level = 'INFO'
+# Optional fit settings of the INR codecs (each codec's config sets the rest of `fit`),
+# declared here so that --cfg-options can set them and a misspelt key is refused:
+# clip_grad=dict(max_norm=...), extra mmengine hooks, and a time limit per fit.
+fit = dict(clip_grad=None, custom_hooks=[], max_time_s=None)

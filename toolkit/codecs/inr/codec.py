@@ -9,6 +9,7 @@ videos, the chunks hold the entropy-coded weights (and D-NeRV's coded keyframes)
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstrea
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr.dnerv import keyframe_count, keyframe_indices, plan_clips
-from toolkit.codecs.inr.networks import build_network
+from toolkit.codecs.inr.networks import NETWORKS, build_network
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
 from toolkit.codecs.quantize import remove_fake_quantization
 from toolkit.registry import CODECS
@@ -104,6 +105,11 @@ class INRCodec:
     def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
                  min_width: int = 4):
         self.network_overrides = dict(network or {})
+        known = inspect.signature(NETWORKS[self.network_type]).parameters
+        unknown = sorted(set(self.network_overrides) - set(known))
+        if unknown:  # refused now, not when the first network is built after a long prepare
+            raise TypeError(f"network: unknown key(s) {', '.join(map(repr, unknown))} for "
+                            f"{self.network_type}; known: {', '.join(known)}")
         self.bits = bits
         self.render_batch = render_batch
         self.min_width = min_width
@@ -383,6 +389,10 @@ class DNeRVCodec(INRCodec):
         self.clip_len = clip_len
         self.keyframe_share = keyframe_share
         self.keyframe_settings = dict(keyframe_settings or dict(codec="hevc", preset="medium"))
+        try:  # a wrong keyframe setting is refused now, not when the keyframes are coded
+            self.keyframe_codec()
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"keyframe_settings: {exc}") from None
 
     def extra_network_args(self, num_frames):
         return dict(clip_len=self.clip_len)

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 from toolkit.data.source import VIDEO_DIR, Source
+from toolkit.engine.config import ConfigError, check_overrides, merge_overrides
 from toolkit.tasks.action.layout import ActionError
 
 TOP5_MIN_CLASSES = 5
@@ -19,6 +20,11 @@ _EVALUATORS = ("val_evaluator", "test_evaluator")
 _TRAIN_PARTS = ("train_dataloader", "train_cfg", "optim_wrapper", "param_scheduler")
 _VAL_PARTS = ("val_dataloader", "val_cfg", "val_evaluator")
 _TEST_PARTS = ("test_dataloader", "test_cfg", "test_evaluator")
+# Top-level keys mmengine's Runner reads from the config besides its constructor's
+# arguments (Runner.from_cfg, wrap_model, ...), and mmaction2's runner_type.
+_RUNNER_CONFIG_KEYS = ("model_wrapper_cfg", "compile", "activation_checkpointing",
+                       "efficient_conv_bn_eval", "find_unused_parameters", "sync_bn",
+                       "runner_type")
 
 
 def load_config(path):
@@ -66,10 +72,42 @@ def _prepare(cfg, *, work_dir: Path, num_classes: int, launcher: str, stage: str
     return cfg
 
 
+def runner_keys() -> tuple[str, ...]:
+    """The top-level config keys a Runner uses."""
+    import inspect
+
+    from mmengine.runner import Runner
+
+    return (*(p for p in inspect.signature(Runner.__init__).parameters if p != "self"),
+            *_RUNNER_CONFIG_KEYS)
+
+
+def check_cfg_options(cfg, cfg_options: dict) -> None:
+    """Refuse ``--cfg-options`` keys the config does not have (at any depth), and top-level
+    keys no Runner reads: a config file's own variables (``max_epochs``, ``num_segments``)
+    were used when the file was loaded, so overriding them would change nothing."""
+    from toolkit import compat
+
+    compat.register_mmaction()  # so that mmaction2's types can be looked up by name
+    name = Path(cfg.filename).name if getattr(cfg, "filename", None) else "the TSM config"
+    known = runner_keys()
+    for key in cfg_options:
+        top = key.split(".")[0]
+        if top in cfg and top not in known:
+            raise ActionError(f"--cfg-options {key}: {top!r} is a variable of {name}, used when "
+                              f"the file was read; override the entries that use it instead "
+                              f"(e.g. train_cfg.max_epochs)")
+    try:
+        check_overrides(cfg, cfg_options, name, extra_keys=known)
+    except ConfigError as exc:
+        raise ActionError(str(exc)) from None
+
+
 def _finish(cfg, cfg_options: dict | None, unused: tuple[str, ...]):
     """Merge the user's options, then drop the parts this run does not use."""
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        check_cfg_options(cfg, cfg_options)
+        merge_overrides(cfg, cfg_options)
     for key in unused:
         cfg[key] = None
     for key in _DATALOADERS:

@@ -29,8 +29,9 @@ import torch
 
 from toolkit.codecs.inr.codec import FitJob, INRCodec, frames_to_uint8
 from toolkit.data.source import Source
-from toolkit.engine.config import ConfigError
+from toolkit.engine.config import ConfigError, positive
 from toolkit.engine.datasets import select_videos
+from toolkit.paths import PathError, plain_name
 from toolkit.registry import CODECS
 from toolkit.runinfo import atomic_write_json, atomic_write_text, run_facts
 from toolkit.tasks.inpaint import report
@@ -56,6 +57,10 @@ class InpaintModel:
         from toolkit.engine.compress import build_codec
 
         where = f"models.{name}"
+        try:
+            plain_name(name, "model name")  # its fits go to <work_dir>/<name>
+        except PathError as exc:
+            raise ConfigError(str(exc)) from None
         unknown = sorted(set(entry) - set(MODEL_KEYS))
         if unknown:
             raise ConfigError(f"{where}: unknown keys {unknown}; known: {', '.join(MODEL_KEYS)}")
@@ -75,7 +80,14 @@ class InpaintModel:
         if codec.per_video and not per_video:
             raise ConfigError(f"{where}: {codec.name} fits one network per video; "
                               f"set per_video=True")
-        fit = {**_plain(shared_fit), **_plain(entry.get("fit", {}))}
+        shared, own = _plain(shared_fit), _plain(entry.get("fit", {}))
+        unknown = sorted(set(own) - set(shared))
+        if unknown:
+            raise ConfigError(f"{where}.fit: unknown keys {unknown}; known (those of the shared "
+                              f"fit): {', '.join(shared)}")
+        fit = {**shared, **own}
+        positive(fit.get("max_epochs"), f"{where}.fit.max_epochs", integer=True)
+        positive(fit.get("batch_size"), f"{where}.fit.batch_size", integer=True)
         return cls(name, codec_cfg, codec, per_video, fit)
 
     def jobs(self, source: Source, videos: Sequence[int]) -> list[FitJob]:
