@@ -345,8 +345,17 @@ def print_table(records: list[dict]) -> None:
 
 # ---- report ----------------------------------------------------------------------------
 
+def latest_runs(records) -> list[dict]:
+    """One record per protocol and source: the last one in the file (a rerun replaces)."""
+    latest = {}
+    for record in records:
+        latest[(record["protocol"], record["source"])] = record
+    return list(latest.values())
+
+
 def report(args) -> int:
-    records = [json.loads(line) for line in Path(args.jsonl).read_text().splitlines() if line.strip()]
+    records = latest_runs(json.loads(line) for line in Path(args.jsonl).read_text().splitlines()
+                          if line.strip())
     for name, protocol in PROTOCOLS.items():
         rows = [r for r in records if r["protocol"] == name]
         if not rows:
@@ -392,6 +401,10 @@ def plot(records: list[dict], path: Path) -> None:
             label_text = f"{codec} (at the INRs' bpp)" if matched else f"{codec} (ours, decoded file)"
             ax.plot([r["bpp"] for r in group], [r["psnr"] for r in group],
                     "o-" if not matched else "s--", label=label_text)
+            for r in group:
+                if r.get("epochs"):
+                    ax.annotate(f"{r['epochs']} ep", (r["bpp"], r["psnr"]), fontsize=6,
+                                textcoords="offset points", xytext=(3, -9))
         for who, values in PUBLISHED[name].items():
             xs = [budget_bpp(p, rows[0]["height"], rows[0]["width"], frames) for p in values]
             ax.plot(xs, list(values.values()), "x:", label=f"{who}, before quantisation*")
@@ -402,7 +415,7 @@ def plot(records: list[dict], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
     fig.text(0.01, 0.01, "* published rows are placed at 8 bits per parameter (an estimate: "
-             "they were never entropy coded)", fontsize=7)
+             "they were never entropy coded); 'ep': epochs our fit ran (the published rows: 300)", fontsize=7)
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path, dpi=110)
 

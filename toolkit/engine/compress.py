@@ -433,7 +433,8 @@ def compress_source(cfg) -> dict:
     with ExitStack() as held:
         if launch_env()[0] == 0:
             for directory, what in ((work_dir, "work dir"), (data_root / name, "decoded source")):
-                held.enter_context(DirLock(directory, what))
+                # a run refused before writing leaves no empty source directory behind
+                held.enter_context(DirLock(directory, what, leave_no_empty_dir=what != "work dir"))
                 clean_temporaries(directory)
         return _compress_source(cfg, data_root, name, work_dir)
 

@@ -53,13 +53,16 @@ class DirLock:
 
     NAME = "run.lock"
 
-    def __init__(self, directory, what: str = "work dir"):
+    def __init__(self, directory, what: str = "work dir", leave_no_empty_dir: bool = False):
         self.directory = Path(directory)
+        self.leave_no_empty_dir = leave_no_empty_dir
         self.path = self.directory / self.NAME
         self.what = what
         self._file = None
+        self._created = False
 
     def acquire(self) -> "DirLock":
+        self._created = not self.directory.exists()
         self.directory.mkdir(parents=True, exist_ok=True)
         while True:
             handle = open(self.path, "a+")
@@ -106,6 +109,11 @@ class DirLock:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
+            if self._created and self.leave_no_empty_dir:  # a run that wrote nothing leaves none
+                try:
+                    self.directory.rmdir()
+                except OSError:
+                    pass
 
     def __enter__(self) -> "DirLock":
         return self.acquire()
