@@ -42,7 +42,7 @@ _LEVELS = ("int", 1, 384)  # 1.25**397 * pi overflows float32: frequencies stay 
 NETWORK_FIELDS = {
     "NeRV": dict(height=_SIDE, width=_SIDE, channels=_WIDTH, pe_levels=_LEVELS,
                  mlp_hidden=("optional int", 1, 2**16), min_channels=_WIDTH,
-                 expansion=("number", 1e-3, 64), reduction=("number", 1e-3, 64),
+                 expansion=("optional number", 1e-3, 64), reduction=("number", 1e-3, 64),
                  kernel_size=_KERNEL, head_kernel=_KERNEL, act=("choice", ("gelu", "swish"), None),
                  strides=("lengths", 1, 16)),
     "DNeRV": dict(height=_SIDE, width=_SIDE, fc_dim=_WIDTH, clip_len=("int", 1, 1024),
@@ -250,11 +250,11 @@ class INRCodec:
         for key, (kind, low, high) in spec.items():
             if key not in cfg or (kind == "lengths" and cfg[key] is None):
                 continue
-            if kind == "optional int" and cfg[key] is None:
+            if kind.startswith("optional") and cfg[key] is None:
                 continue
             if kind in ("int", "optional int"):
                 fields.integer(cfg[key], f"{where}.{key}", low, high)
-            elif kind == "number":
+            elif kind in ("number", "optional number"):
                 fields.number(cfg[key], f"{where}.{key}", low, high)
             elif kind == "choice":
                 fields.choice(cfg[key], f"{where}.{key}", low)
