@@ -41,6 +41,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peer_common import official_commit  # noqa: E402
 
 from toolkit.codecs.inr import ffnerv  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters, stride_plan  # noqa: E402
@@ -107,13 +110,6 @@ def import_official(path: Path):
         raise BenchmarkError(f"the official code needs {error.name}: pip install "
                              f"{error.name.replace('_', '-')}") from None
     return official_model, official_utils
-
-
-def official_commit(path: Path) -> str | None:
-    import subprocess
-
-    out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def official_plan(height: int, width: int) -> tuple[int, int, tuple[int, ...]]:

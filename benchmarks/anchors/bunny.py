@@ -259,6 +259,9 @@ def run_all(args) -> int:
     pending: list[Run] = []
     for name in args.protocols.split(","):
         protocol = PROTOCOLS[name]
+        if args.classical_from:
+            prepare(protocol, work / "data" / name, args.tiny)
+            continue
         data_root = prepare(protocol, work / "data" / name, args.tiny)
         facts = source_facts(data_root)
         say(f"data {name}: {facts['frames']} frames of {facts['height']}x{facts['width']}")
@@ -282,6 +285,29 @@ def run_all(args) -> int:
                                                                       facts["width"], facts["frames"]),
                                    data_root, work / "runs" / name / f"{codec}_{size}",
                                    gpu=gpu, parameters=parameters))
+    if args.classical_from:
+        # classical codecs only, at the bpp of INR runs recorded elsewhere (e.g. on a GPU)
+        pending = []
+        recorded = [json.loads(line) for line in Path(args.classical_from).read_text().splitlines()
+                    if line.strip()]
+        done = {(r["protocol"], r["source"]) for r in recorded}
+        only = set(args.classical_sources.split(",")) if args.classical_sources else None
+        for record in latest_runs(json.loads(line) for line in Path(args.classical_from).read_text()
+                                  .splitlines() if line.strip()):
+            if record["codec"] not in args.classical_for.split(",") or record.get("matched_to"):
+                continue
+            if record["protocol"] not in args.protocols.split(","):
+                continue
+            if only is not None and f"{record['protocol']}:{record['source']}" not in only:
+                continue
+            protocol = PROTOCOLS[record["protocol"]]
+            data_root = work / "data" / protocol.name
+            for codec in args.classical.split(","):
+                if (protocol.name, f"{codec}_{record['size']}_at_{record['source']}") in done:
+                    continue
+                pending.append(Run(protocol, codec, record["size"], record["bpp"], data_root,
+                                   work / "runs" / protocol.name / f"{codec}_at_{record['source']}",
+                                   matched_to=record["source"]))
     if args.plan_only:
         for run in pending:
             print(f"{run.protocol.name} {run.output} gpu {run.gpu} target {run.target_bpp:.4f} bpp "
@@ -444,6 +470,10 @@ def main(argv=None) -> int:
     run.add_argument("--place", default="nerv:hnerv=0,nerv:nerv=1/2/3,ffnerv=2,dnerv=3",
                      help="codec[:protocol]=P[/P...]: positions in --gpus, budgets spread over them")
     run.add_argument("--per-gpu", type=int, default=4, help="INR fits at once on one GPU")
+    run.add_argument("--classical-from", help="JSON lines of INR runs: run only the classical "
+                     "codecs at their bpp")
+    run.add_argument("--classical-sources", help="with --classical-from: only these "
+                     "protocol:source, e.g. nerv:nerv_3200k")
     run.add_argument("--classical-for", default="nerv,ffnerv,dnerv",
                      help="the INR codecs whose bpp the classical codecs are run at")
     run.add_argument("--cpu-slots", type=int, default=2, help="classical encodes at once")
