@@ -245,11 +245,3 @@ def test_unwritable_work_dir_is_one_line(prepared, tmp_path, capsys):
     one_line_error(capsys, "work dir", "cannot be written")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
-def test_read_only_dataset_root_is_refused_before_the_fit(prepared, tmp_path, capsys):
-    prepared.chmod(0o555)
-    try:
-        assert compress(prepared, tmp_path / "work") == 2
-    finally:
-        prepared.chmod(0o755)
-    one_line_error(capsys, "dataset root", "cannot be written")
