@@ -258,3 +258,17 @@ def test_compiled_training_loss_equals_eager():
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_dnerv_fit_reads_a_frame_file_above_the_limit_and_fits_the_same(data_root, tmp_path):
+    """Above ``fit.max_frames_in_memory`` the fit reads frames.npy (written once in the work
+    dir) instead of holding the frames; the fitted network is the same."""
+    assert run_tool(data_root, "dnerv", tmp_path / "held") == 0
+    assert run_tool(data_root, "dnerv", tmp_path / "read", "fit.max_frames_in_memory=19") == 0
+    assert not (tmp_path / "held" / "frames.npy").exists()
+    frames = np.load(tmp_path / "read" / "frames.npy")
+    raw = Source.open(data_root, "raw")
+    assert np.array_equal(frames, np.concatenate([raw.read_video(v) for v in raw.videos]))
+    held, read = (torch.load(next((tmp_path / w / "fit").iterdir()) / "network_final.pth",
+                             weights_only=True) for w in ("held", "read"))
+    assert held.keys() == read.keys() and all(torch.equal(held[k], read[k]) for k in held)

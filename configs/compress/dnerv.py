@@ -11,4 +11,7 @@ fit = dict(
     model=dict(loss=dict(mse=1.0, ssim=0.03)),
     # enabled=True: the training loss (network + loss) is compiled; other keys go to torch.compile
     compile=dict(enabled=False, backend='inductor', mode=None),
+    # sources of more frames are read on demand from frames.npy in the work dir (written
+    # once), so host memory stays bounded by the batch; None: always held in memory
+    max_frames_in_memory=20000,
     checkpoint_interval=25, log_interval=50)

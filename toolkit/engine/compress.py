@@ -30,7 +30,7 @@ from toolkit.codecs.inr.codec import INRCodec
 from toolkit.data.source import (MANIFEST, VIDEO_DIR, Source, SourceWriter, VideoRecord,
                                  check_source_name)
 from toolkit.engine.config import ConfigError
-from toolkit.engine.datasets import select_videos
+from toolkit.engine.datasets import select_videos, write_frame_file
 from toolkit.engine.throughput import measure_decode_throughput
 from toolkit.engine.workdir import (DirLock, Fingerprint, WorkDirError, clean_temporaries,
                                     file_sha256, notice)
@@ -130,7 +130,7 @@ def _runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: P
 #: Fit settings that change how a fit runs or is logged, not what it fits: left out of its
 #: fingerprint, so a fit may be resumed with more loader workers or another time limit.
 FIT_KEYS_NOT_FINGERPRINTED = ("num_workers", "log_interval", "checkpoint_interval",
-                              "custom_hooks", "max_time_s", "compile")
+                              "custom_hooks", "max_time_s", "compile", "max_frames_in_memory")
 
 
 def source_identity(source: Source, videos, checksum) -> dict:
@@ -411,6 +411,23 @@ def _check_prepared(cfg, codec, work_dir: Path, prepared_for: dict, rank: int) -
 
 
 
+def _frame_file(cfg, codec, source: Source, videos, work_dir: Path, rank: int) -> Path | None:
+    """``frames.npy`` in the work dir when the selected videos have more frames than
+    ``fit.max_frames_in_memory`` (written once, by rank 0); None: frames held in memory."""
+    from mmengine.dist import barrier
+
+    limit = cfg.fit.get("max_frames_in_memory")
+    if not codec.reads_frame_file or limit is None or \
+            sum(source.videos[i].num_frames for i in videos) <= limit:
+        return None
+    path = work_dir / "frames.npy"
+    if rank == 0 and not path.is_file():
+        notice(f"writing the frames of {source.root} to {path} (read on demand by the fit)")
+        write_frame_file(path, source, workers=cfg.get("workers", 1))
+    barrier()
+    return path
+
+
 def compress_source(cfg) -> dict:
     """Run the compression stage described by ``cfg`` (see configs/compress/).
 
@@ -496,9 +513,12 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path) -> dict:
         prepared = dict(header=prep.header, chunks_sha256=_chunks_digest(prep.chunks),
                         dataset={k: v for k, v in prep.dataset_args.items() if not isinstance(v, str)})
 
+        frame_file = _frame_file(cfg, codec, source, videos, work_dir, rank)
+
         def dataset_of(job):
             return dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
-                        videos=job.videos, **prep.dataset_args)
+                        videos=job.videos, **prep.dataset_args,
+                        **(dict(frame_file=str(frame_file)) if frame_file else {}))
 
         def fingerprint_of(job):
             return fit_fingerprint(cfg, job, source_identity(source, job.videos, checksum), prepared)

@@ -101,6 +101,8 @@ class INRCodec:
     per_video = False
     #: Files :meth:`prepare` keeps in the work dir and reuses (see toolkit.engine.workdir).
     cached_files: tuple[str, ...] = ()
+    #: its dataset can read the frames from a frame file (``fit.max_frames_in_memory``)
+    reads_frame_file = False
 
     def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
                  min_width: int = 4):
@@ -381,7 +383,8 @@ class DNeRVCodec(INRCodec):
     width_key = "fc_dim"
     fit_model = "DNeRVFitModel"
     dataset_type = "SourceClips"
-    cached_files = ("keyframes.bits", "keyframes.npz")
+    cached_files = ("keyframes.bits", "keyframes.npz", "frames.npy")
+    reads_frame_file = True
 
     def __init__(self, clip_len: int = 8, keyframe_share: float = 0.6,
                  keyframe_settings: dict | None = None, **kwargs):
