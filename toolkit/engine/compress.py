@@ -420,8 +420,9 @@ def compress_source(cfg) -> dict:
     """
     from contextlib import ExitStack
 
-    from toolkit.engine.distributed import launch_env
+    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env
 
+    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
     data_root = Path(cfg.data_root)
     name = check_source_name(cfg.get("output") or f"{cfg.codec['type']}_{cfg.size}")
     if name == cfg.source:
@@ -430,25 +431,25 @@ def compress_source(cfg) -> dict:
     if cfg.get("resume") and cfg.get("refit"):
         raise ConfigError("--resume continues a fit and --refit discards it: give one of them")
     work_dir = Path(cfg.work_dir)
-    # A source that cannot be opened (e.g. a manifest entry leaving its root) is refused
-    # before the locks create the decoded source's directory.
+    # A source that cannot be opened (e.g. a manifest entry leaving its root) or a wrong
+    # codec key is refused before the locks create the decoded source's directory.
     source = Source.open(data_root, cfg.source)
+    codec = build_codec(cfg.codec)
     with ExitStack() as held:
         if launch_env()[0] == 0:
             for directory, what in ((work_dir, "work dir"), (data_root / name, "decoded source")):
                 held.enter_context(DirLock(directory, what))
                 clean_temporaries(directory)
-        return _compress_source(cfg, data_root, name, work_dir, source)
+        return _compress_source(cfg, data_root, name, work_dir, source, codec)
 
 
-def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: Source) -> dict:
+def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: Source,
+                     codec) -> dict:
     from mmengine.dist import get_rank
 
     from toolkit import __version__
-    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env, start_distributed
+    from toolkit.engine.distributed import launch_env, start_distributed
 
-    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
-    codec = build_codec(cfg.codec)
     work_dir.mkdir(parents=True, exist_ok=True)
     bitstream_path = work_dir / f"{name}.bits"
     videos = select_videos(source, cfg.get("videos"), cfg.get("split"))
