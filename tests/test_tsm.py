@@ -231,3 +231,19 @@ def test_amp_without_gpu_is_a_clear_error(data_root, tmp_path, capsys):
                                         "--work-dir", str(tmp_path)]) == 2
     assert "--amp needs a CUDA GPU" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_fit_made_for_other_training_data_is_refused(tmp_path, capsys):
+    """A rerun after the source was made again (other videos or content) must not reuse the
+    fit made for the old data: ``fit_raw`` is refused with one line."""
+    data_root, work_root = tmp_path / "data", tmp_path / "work"
+    write_sources(data_root, per_split=(("train", 1), ("test", 1)))
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate") == 0
+    for name in ("raw", "h264_M", "hevc_S"):  # the dataset prepared again, with more videos
+        (data_root / name / "manifest.json").unlink()
+    write_sources(data_root, per_split=(("train", 2), ("test", 1)))
+    capsys.readouterr()
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "fit_raw" in err and "other training data" in err

@@ -8,6 +8,7 @@ under ``torchrun`` spreads them over GPUs. Every rank takes the same decisions
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,22 @@ def _last_checkpoint(work_dir: Path) -> str | None:
     return path if path and Path(path).is_file() else None
 
 
-def _check_same_model(record_path: Path, cfg) -> None:
+#: Manifest entries that say what a source holds (not when or where it was made).
+_DATA_KEYS = ("height", "width", "fps", "classes", "videos", "prepare", "bitstream")
+
+
+def _training_data(source: Source) -> str:
+    """A digest of the data a fit trains on: the source's videos (paths, labels, splits,
+    frame counts), frame format, how it was prepared or its bitstream, and its train list.
+    A source prepared or decoded again with other content gets another digest."""
+    described = {k: source.manifest.get(k) for k in _DATA_KEYS}
+    text = json.dumps(described, sort_keys=True, default=str) + source.list_path("train").read_text()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_same_fit(record_path: Path, cfg, source: Source) -> None:
+    """A fit in ``record_path``'s directory is continued or reused only for the same model
+    and the same training data (records without the data digest predate it: not compared)."""
     if not record_path.is_file():
         return
     recorded = json.loads(record_path.read_text())
@@ -112,6 +128,11 @@ def _check_same_model(record_path: Path, cfg) -> None:
         raise ActionError(
             f"{record_path.parent} holds a fit of a different model (config "
             f"{recorded.get('config')}); use another --work-dir or delete that directory")
+    if recorded.get("train_data", _training_data(source)) != _training_data(source):
+        raise ActionError(
+            f"{record_path.parent} holds a fit made for other training data (source "
+            f"{source.name!r} was prepared or decoded again since); use another --work-dir or "
+            f"delete that directory to fit again")
 
 
 def _write_fit_record(path: Path, cfg, options: RunOptions, source: Source, **status) -> None:
@@ -120,7 +141,7 @@ def _write_fit_record(path: Path, cfg, options: RunOptions, source: Source, **st
     if is_main_process():
         atomic_write_json(path, dict(
             source=source.name, config=str(Path(options.config).resolve()),
-            model=_model_signature(cfg),
+            model=_model_signature(cfg), train_data=_training_data(source),
             epochs=int(cfg.train_cfg.max_epochs),
             train_list=str(source.list_path("train").resolve()),
             load_from=options.load_from, **status, **run_facts()))
@@ -138,7 +159,7 @@ def fit(options: RunOptions, source: Source) -> FitResult:
     epochs = int(cfg.train_cfg.max_epochs)
     final = work_dir / final_checkpoint_name(cfg)
     record_path = work_dir / FIT_FILE
-    _check_same_model(record_path, cfg)
+    _check_same_fit(record_path, cfg, source)
     if final.is_file():
         print_log(f"fit on {source.name!r} is done, reusing {final}", logger="current")
         return FitResult(source.name, work_dir, final, epochs, reused=True, resumed_from=None)
