@@ -15,6 +15,7 @@ from pathlib import Path
 
 from toolkit import compat
 from toolkit.data.source import Source
+from toolkit.engine.workdir import checkpoint_problem, resume_checkpoint
 from toolkit.runinfo import atomic_write_json, run_facts
 from toolkit.tasks.action.config import eval_config, final_checkpoint_name, fit_config, load_config
 from toolkit.tasks.action.layout import (FIT_FILE, REFERENCE_SOURCE, ActionError, RunPlan,
@@ -160,7 +161,11 @@ def fit(options: RunOptions, source: Source) -> FitResult:
     final = work_dir / final_checkpoint_name(cfg)
     record_path = work_dir / FIT_FILE
     _check_same_fit(record_path, cfg, source)
-    if final.is_file():
+    problem = checkpoint_problem(final) if final.is_file() else None
+    if problem and not options.resume:
+        raise ActionError(f"{final} is truncated or corrupt ({problem}); rerun with --resume "
+                          f"to continue from the checkpoint before it")
+    if final.is_file() and not problem:
         print_log(f"fit on {source.name!r} is done, reusing {final}", logger="current")
         return FitResult(source.name, work_dir, final, epochs, reused=True, resumed_from=None)
 
@@ -169,11 +174,19 @@ def fit(options: RunOptions, source: Source) -> FitResult:
         raise ActionError(f"{work_dir} holds an unfinished fit (last checkpoint {latest}, the "
                           f"config asks for {epochs} epochs); pass --resume to continue it, "
                           f"or delete the directory to start over")
-    resumed_from = latest if options.resume else None
+    # the newest checkpoint that loads; a truncated newer one is passed over, saying so
+    resumed = resume_checkpoint(work_dir) if options.resume else None
+    resumed_from = str(resumed) if resumed else None
+    if options.load_from and not resumed_from:
+        problem = checkpoint_problem(options.load_from)
+        if problem:
+            raise ActionError(f"--load-from {options.load_from} is not a checkpoint that loads "
+                              f"({problem}); give an mmengine/mmaction2 checkpoint file")
     cfg.resume = resumed_from is not None
-    # mmengine resumes from load_from when both are set: a pretrained file must not be
+    # mmengine resumes from load_from when both are set (else from the checkpoint its
+    # last_checkpoint names, which may be the corrupt one): a pretrained file must not be
     # mistaken for this fit's own checkpoint
-    cfg.load_from = None if cfg.resume else options.load_from
+    cfg.load_from = resumed_from if cfg.resume else options.load_from
     if cfg.resume or cfg.load_from:
         compat.apply_checkpoint_fix()
     _write_fit_record(record_path, cfg, options, source, finished=False, checkpoint=None)
