@@ -33,7 +33,7 @@ from toolkit.engine.config import ConfigError
 from toolkit.engine.datasets import select_videos
 from toolkit.engine.throughput import measure_decode_throughput
 from toolkit.engine.workdir import (DirLock, Fingerprint, WorkDirError, clean_temporaries,
-                                    file_sha256, notice)
+                                    file_sha256, notice, resume_checkpoint)
 from toolkit.quality import frame_quality, ms_ssim_applies
 from toolkit.registry import CODECS
 from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name, run_facts
@@ -153,36 +153,6 @@ def fit_fingerprint(cfg, job, identity: dict, prepared: dict) -> dict:
 
 def _holds_fit(fit_dir: Path) -> bool:
     return (fit_dir / "network_final.pth").is_file() or any(fit_dir.glob("epoch_*.pth"))
-
-
-def _checkpoint_epoch(path: Path) -> int:
-    try:
-        return int(path.stem.split("_")[-1])
-    except ValueError:
-        return -1
-
-
-def resume_checkpoint(fit_dir: Path) -> Path | None:
-    """The newest checkpoint of ``fit_dir`` that loads; older ones stand in for a truncated or
-    corrupt newest one (a run killed while saving), saying so. None: fit from the start."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    unreadable = []
-    for path in sorted(fit_dir.glob("epoch_*.pth"), key=_checkpoint_epoch, reverse=True):
-        try:  # as the Runner will load it (toolkit.compat's weights_only loader)
-            state = CheckpointLoader.load_checkpoint(str(path), map_location="cpu")
-            state["meta"]["epoch"], state["state_dict"]  # noqa: B018  (present, or corrupt)
-        except Exception as exc:  # any failure to load means the file is unusable
-            unreadable.append(path.name)
-            notice(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); "
-                   f"it is not resumed from")
-            continue
-        if unreadable:
-            notice(f"resuming {fit_dir} from {path.name}, its last readable checkpoint")
-        return path
-    if unreadable:
-        notice(f"{fit_dir} has no readable checkpoint: fitting from the start")
-    return None
 
 
 def _load_final(codec, job, cfg, final: Path):
@@ -420,8 +390,9 @@ def compress_source(cfg) -> dict:
     """
     from contextlib import ExitStack
 
-    from toolkit.engine.distributed import launch_env
+    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env
 
+    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
     data_root = Path(cfg.data_root)
     name = check_source_name(cfg.get("output") or f"{cfg.codec['type']}_{cfg.size}")
     if name == cfg.source:
@@ -430,24 +401,26 @@ def compress_source(cfg) -> dict:
     if cfg.get("resume") and cfg.get("refit"):
         raise ConfigError("--resume continues a fit and --refit discards it: give one of them")
     work_dir = Path(cfg.work_dir)
+    # A source that cannot be opened (e.g. a manifest entry leaving its root) or a wrong
+    # codec key is refused before the locks create the decoded source's directory.
+    source = Source.open(data_root, cfg.source)
+    codec = build_codec(cfg.codec)
     with ExitStack() as held:
         if launch_env()[0] == 0:
             for directory, what in ((work_dir, "work dir"), (data_root / name, "decoded source")):
                 # a run refused before writing leaves no empty source directory behind
                 held.enter_context(DirLock(directory, what, leave_no_empty_dir=what != "work dir"))
                 clean_temporaries(directory)
-        return _compress_source(cfg, data_root, name, work_dir)
+        return _compress_source(cfg, data_root, name, work_dir, source, codec)
 
 
-def _compress_source(cfg, data_root: Path, name: str, work_dir: Path) -> dict:
+def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: Source,
+                     codec) -> dict:
     from mmengine.dist import get_rank
 
     from toolkit import __version__
-    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env, start_distributed
+    from toolkit.engine.distributed import launch_env, start_distributed
 
-    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
-    source = Source.open(data_root, cfg.source)
-    codec = build_codec(cfg.codec)
     work_dir.mkdir(parents=True, exist_ok=True)
     bitstream_path = work_dir / f"{name}.bits"
     videos = select_videos(source, cfg.get("videos"), cfg.get("split"))
