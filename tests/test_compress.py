@@ -11,11 +11,10 @@ import pytest
 import torch
 
 from conftest import moving_frames
+from toolkit.cli import compress_dataset
 from toolkit.codecs.bitstream import BitstreamError, read_bitstream
 from toolkit.data.source import Source, SourceWriter, VideoRecord
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import compress_dataset  # noqa: E402
 
 TINY_NETWORKS = {
     "nerv": ["codec.network.channels=4", "codec.network.mlp_hidden=16", "codec.network.pe_levels=8"],
@@ -196,7 +195,7 @@ def test_torchrun_spreads_per_video_networks_over_processes(data_root, tmp_path)
                "throughput.dtypes=[float32]", "workers=1", "output=ffnerv_spread",
                *TINY_NETWORKS["ffnerv"]]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", "29631", str(Path(compress_dataset.__file__)),
+               "--master_port", "29631", str(Path(__file__).resolve().parents[1] / "tools" / "compress_dataset.py"),
                "--source-root", str(data_root), "--codec", "ffnerv", "--work-dir", str(work),
                "--launcher", "pytorch", "--cfg-options", *options]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
