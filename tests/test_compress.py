@@ -13,6 +13,7 @@ import torch
 from conftest import moving_frames
 from toolkit.cli import compress_dataset
 from toolkit.codecs.bitstream import BitstreamError, read_bitstream
+from toolkit.codecs.layout import BitstreamLayout
 from toolkit.data.source import Source, SourceWriter, VideoRecord
 
 
@@ -86,7 +87,7 @@ def test_decoded_frames_equal_quantised_model_output(codec, data_root, tmp_path)
         network = _fit_model_network(codec_obj, job)
         network.load_state_dict(torch.load(fit_dir / "network_final.pth", weights_only=True))
         fitted.append((job, network))
-    layout = {k: header[k] for k in ("height", "width", "fps", "videos")}
+    layout = BitstreamLayout.from_header(header)
     _, quantised = codec_obj.compress([n for _, n in fitted], [j for j, _ in fitted], layout)
     context = codec_obj.decode_context(bitstream)
     rendered = list(codec_obj.render(quantised, header, context, "cpu"))

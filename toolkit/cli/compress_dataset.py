@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from toolkit.codecs.bitstream import BitstreamError
+from toolkit.data.names import SourceName
 from toolkit.data.source import SourceError
 from toolkit.data.video import VideoError
 from toolkit.engine.workdir import WorkDirError
@@ -60,7 +61,7 @@ def build_config(args):
         positive(cfg.fit.batch_size, "fit.batch_size", integer=True)
     if cfg.size not in cfg.sizes and cfg.get("target_bpp") is None:
         raise ConfigError(f"unknown size {cfg.size!r}; available: {', '.join(cfg.sizes)}")
-    name = f"{cfg.codec['type']}_{cfg.size}"
+    name = SourceName(cfg.codec["type"], cfg.size).format()
     cfg.work_dir = args.work_dir or cfg.get("work_dir") or str(
         Path("work_dirs") / "compress" / Path(cfg.data_root).name / name)
     cfg.resume = args.resume or cfg.get("resume", False)
