@@ -258,3 +258,21 @@ def test_compiled_training_loss_equals_eager():
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
     assert torch.allclose(losses[0], losses[1], atol=1e-6)
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
+def test_quiet_by_default_verbose_brings_mmengine_dumps_back(data_root, tmp_path, capsys):
+    """The terminal gets the closing table; mmengine's config and hook dumps go to the log."""
+    from toolkit.engine.console import set_console_verbosity
+
+    try:
+        assert run_tool(data_root, "nerv", tmp_path / "quiet", "output=nerv_quiet") == 0
+        quiet = capsys.readouterr().out
+        logs = "".join(p.read_text() for p in (tmp_path / "quiet").rglob("*.log"))
+        assert "Hooks will be executed" in logs and "Config:" in logs
+        assert "Hooks will be executed" not in quiet and "Config:" not in quiet
+        assert "PSNR (dB)" in quiet and len(quiet.splitlines()) < 20
+        assert run_tool(data_root, "nerv", tmp_path / "verbose", "--verbose", "output=nerv_verbose") == 0
+        verbose = capsys.readouterr().out
+        assert "Hooks will be executed" in verbose and "Config:" in verbose
+    finally:
+        set_console_verbosity(False)
