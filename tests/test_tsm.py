@@ -6,7 +6,7 @@ the tool in both settings with 1-epoch fits; the tests inspect what it wrote.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -31,10 +31,7 @@ RESULT_KEYS = {"setting", "source", "fit_source", "eval_source", "top1", "top5",
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"toolkit.cli.{name}")
 
 
 def moving_square(dy: int, dx: int, rng) -> np.ndarray:

@@ -29,6 +29,7 @@ from av.video.reformatter import Interpolation
 
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error, write_bitstream)
+from toolkit.codecs.layout import CATALOG_KEY
 from toolkit.registry import CODECS
 
 #: Codec name -> (PyAV encoder, PyAV decoder).
@@ -386,7 +387,8 @@ class ClassicalCodec:
         fields = HeaderFields(bitstream)
         fields.codec(self.name)
         header = fields.mapping(bitstream.header, "(the header)",
-                                required=("codec", "settings", "crf", "fps", "videos"))
+                                required=("codec", "settings", "crf", "fps", "videos"),
+                                optional=(CATALOG_KEY,))
         codec = self.name
         settings = fields.mapping(header["settings"], "settings",
                                   optional=[f.name for f in dataclasses.fields(EncoderSettings)])

@@ -27,6 +27,8 @@ import torch
 
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
 from toolkit.codecs.inr.codec import INRCodec
+from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout, VideoCatalog
+from toolkit.data.names import SourceName
 from toolkit.data.source import (MANIFEST, VIDEO_DIR, Source, SourceWriter, VideoRecord,
                                  check_source_name)
 from toolkit.engine.config import ConfigError
@@ -394,7 +396,7 @@ def compress_source(cfg) -> dict:
 
     fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
     data_root = Path(cfg.data_root)
-    name = check_source_name(cfg.get("output") or f"{cfg.codec['type']}_{cfg.size}")
+    name = check_source_name(cfg.get("output") or SourceName(cfg.codec["type"], cfg.size).format())
     if name == cfg.source:
         raise ConfigError(f"the decoded source would replace the source it is compressed from "
                           f"({name!r}); set output=<another name>")
@@ -424,9 +426,8 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: So
     work_dir.mkdir(parents=True, exist_ok=True)
     bitstream_path = work_dir / f"{name}.bits"
     videos = select_videos(source, cfg.get("videos"), cfg.get("split"))
-    layout = dict(height=source.height, width=source.width, fps=source.fps,
-                  videos=[dict(index=i, num_frames=source.videos[i].num_frames) for i in videos])
-    pixels = source.height * source.width * sum(v["num_frames"] for v in layout["videos"])
+    layout = BitstreamLayout.of_source(source, videos)
+    pixels = layout.num_pixels
     bpp_target, bpp_origin = target_bpp(cfg, data_root)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     launcher = cfg.get("launcher", "none")
@@ -493,6 +494,8 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: So
     if rank != 0:
         return {}
     encode_seconds = time.time() - start
+    # the names and labels of the videos, so that the file alone decodes into a source
+    bitstream.header[CATALOG_KEY] = VideoCatalog.of_source(source, videos).to_header()
     num_bytes = write_bitstream(bitstream_path, bitstream)
     bpp = num_bytes * 8 / pixels
     written = read_bitstream(bitstream_path)  # decoding needs only the file

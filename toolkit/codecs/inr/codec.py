@@ -25,6 +25,7 @@ from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr.dnerv import keyframe_count, keyframe_indices, plan_clips
 from toolkit.codecs.inr.networks import NETWORKS, build_network
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
+from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
 from toolkit.codecs.quantize import remove_fake_quantization
 from toolkit.registry import CODECS
 
@@ -149,15 +150,14 @@ class INRCodec:
                        self.network_config(source.height, source.width, frames, budget))]
 
     # ---- bitstream ---------------------------------------------------------------------
-    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
+    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob],
+                 layout: BitstreamLayout,
                  extra_header: dict | None = None, extra_chunks: dict | None = None
                  ) -> tuple[Bitstream, list[nn.Module]]:
         """Quantise and entropy-code the fitted networks.
 
-        ``layout``: ``{"height", "width", "fps", "videos": [{"index", "num_frames"}, ...]}``
-        of the videos in decoding order (``index``: the video's index in the source). Returns
-        the bitstream and the networks carrying exactly the weights a decoder reconstructs
-        (their output is the decoded video).
+        ``layout``: the videos in decoding order. Returns the bitstream and the networks
+        carrying exactly the weights a decoder reconstructs (their output is the decoded video).
         """
         header = {**self.layout_header(jobs, layout), **(extra_header or {})}
         chunks, decoded = {}, []
@@ -168,18 +168,18 @@ class INRCodec:
         chunks.update(extra_chunks or {})
         return Bitstream(header=header, chunks=chunks), decoded
 
-    def layout_header(self, jobs: Sequence[FitJob], layout: dict) -> dict:
+    def layout_header(self, jobs: Sequence[FitJob], layout: BitstreamLayout) -> dict:
         """The header entries that say which network renders which video."""
-        position = {v["index"]: k for k, v in enumerate(layout["videos"])}
+        entries = layout.with_jobs([job.videos for job in jobs]).to_header()
         return dict(codec=self.name, bits=self.bits, networks=[job.network for job in jobs],
-                    jobs=[[position[v] for v in job.videos] for job in jobs], **layout)
+                    jobs=entries.pop("jobs"), **entries)
 
     def fit_context(self, preparation: Preparation) -> dict:
         """What the fitted networks render with besides themselves (as ``decode_context``)."""
         return {}
 
-    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
-                      preparation: Preparation, device="cpu") -> Iterator[np.ndarray]:
+    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob],
+                      layout: BitstreamLayout, preparation: Preparation, device="cpu") -> Iterator[np.ndarray]:
         """Every video as the fitted networks render it before quantisation, (T, H, W, 3) uint8."""
         networks = [n.to(device).eval() for n in networks]
         try:
@@ -213,7 +213,8 @@ class INRCodec:
         """
         fields = HeaderFields(bitstream)
         fields.codec(self.name)
-        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys)
+        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys,
+                                optional=(CATALOG_KEY,))
         fields.integer(header["bits"], "bits", 1, 16)
         height = fields.integer(header["height"], "height", 8, MAX_FRAME_SIDE)
         width = fields.integer(header["width"], "width", 8, MAX_FRAME_SIDE)
