@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
-from toolkit.codecs.inr.codec import INRCodec
+from toolkit.codecs.base import video_layout
 from toolkit.data.source import (MANIFEST, VIDEO_DIR, Source, SourceWriter, VideoRecord,
                                  check_source_name)
 from toolkit.engine.config import ConfigError
@@ -347,9 +347,7 @@ def decode_to_source(codec, bitstream, source: Source, videos: list[int], out_ro
                           width=source.width, fps=source.fps, classes=source.classes)
     records, psnrs, ssims = [], [], []
     start = time.time()
-    decoded_iter = (codec.decompress(bitstream, device=device) if isinstance(codec, INRCodec)
-                    else codec.decompress(bitstream))
-    for i, frames in zip(videos, decoded_iter):
+    for i, frames in zip(videos, codec.decompress(bitstream, device=device)):
         video = source.videos[i]
         reference = source.read_video(video)
         if frames.shape != reference.shape:
@@ -388,13 +386,31 @@ def _remove_unlisted_videos(root: Path, records) -> None:
                f"that the new source does not list")
 
 
-def _check_prepared(cfg, codec, work_dir: Path, prepared_for: dict, rank: int) -> None:
-    """What the codec prepares before fitting and keeps in the work dir (``codec.cached_files``,
-    e.g. D-NeRV's coded keyframes) is reused only for the same videos, budget and codec."""
+def _prepare(cfg, codec, source: Source, videos, budget_bits: float, work_dir: Path, rank: int,
+             checksum) -> "Preparation":
+    """What the codec prepares before fitting (:meth:`Codec.prepare`), made by the main
+    process into the work dir (``codec.cached_files``, e.g. D-NeRV's coded keyframes) and
+    reused from there only for the same videos, budget and codec."""
     from mmengine.dist import barrier
 
+    from toolkit import __version__
+
     if not codec.cached_files:
-        return
+        return codec.preparation(work_dir, budget_bits, {})
+    prepared_for = dict(toolkit_version=__version__, codec=cfg.codec, budget_bits=budget_bits,
+                        source=source_identity(source, videos, checksum))
+    _check_prepared(cfg, codec, work_dir, prepared_for, rank)
+    made = {}
+    if rank == 0 and not all((work_dir / f).is_file() for f in codec.cached_files):
+        made = codec.prepare(source, videos, budget_bits, work_dir, workers=cfg.get("workers", 1))
+    barrier()
+    return codec.preparation(work_dir, budget_bits, made)
+
+
+def _check_prepared(cfg, codec, work_dir: Path, prepared_for: dict, rank: int) -> None:
+    """Refuse (or with ``--refit`` discard) prepared files made for other settings."""
+    from mmengine.dist import barrier
+
     record = Fingerprint(work_dir, "prepared_for.json", "what is prepared in")
     cached = [work_dir / f for f in codec.cached_files]
     if cfg.get("refit"):
@@ -450,74 +466,60 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path) -> dict:
     work_dir.mkdir(parents=True, exist_ok=True)
     bitstream_path = work_dir / f"{name}.bits"
     videos = select_videos(source, cfg.get("videos"), cfg.get("split"))
-    layout = dict(height=source.height, width=source.width, fps=source.fps,
-                  videos=[dict(index=i, num_frames=source.videos[i].num_frames) for i in videos])
+    layout = video_layout(source, videos)
     pixels = source.height * source.width * sum(v["num_frames"] for v in layout["videos"])
     bpp_target, bpp_origin = target_bpp(cfg, data_root)
+    budget_bits = bpp_target * pixels
     device = "cuda" if torch.cuda.is_available() else "cpu"
     launcher = cfg.get("launcher", "none")
+    workers = cfg.get("workers", 1)
     # Per-video codecs spread their networks over the processes (see fit_networks); the
     # process group starts after the fits then, since each fit is a single-process Runner.
-    spread = (launcher == "pytorch" and launch_env()[2] > 1 and isinstance(codec, INRCodec)
-              and codec.per_video)
+    spread = launcher == "pytorch" and launch_env()[2] > 1 and codec.per_video
     if not spread:
         start_distributed(launcher)
     rank = launch_env()[0] if spread else get_rank()
     info: dict = dict(target_bpp=bpp_target, target_bpp_origin=bpp_origin)
-    fit_seconds = 0.0
     start = time.time()
 
-    if not isinstance(codec, INRCodec):
-        if rank == 0:
-            frames = [source.read_video(source.videos[i]) for i in videos]
-            bitstream, coding = codec.compress(frames, source.fps, target_bpp=bpp_target,
-                                               workers=cfg.get("workers", 1))
-            info["encoder"] = coding
-    else:
-        checksums: dict = {}
+    checksums: dict = {}
 
-        def checksum(path):
-            if path not in checksums:
-                checksums[path] = file_sha256(path)
-            return checksums[path]
+    def checksum(path):
+        if path not in checksums:
+            checksums[path] = file_sha256(path)
+        return checksums[path]
 
-        budget_bits = bpp_target * pixels
-        prepared_for = dict(toolkit_version=__version__, codec=cfg.codec, budget_bits=budget_bits,
-                            source=source_identity(source, videos, checksum))
-        _check_prepared(cfg, codec, work_dir, prepared_for, rank)
-        prep = codec.prepare(source, videos, budget_bits, work_dir,
-                             workers=cfg.get("workers", 1), rank=rank)
-        info.update(prep.info)
-        weight_bits = prep.weight_bits
-        jobs = codec.fit_jobs(source, videos, weight_bits)
-        # The prepared inputs by content: paths (e.g. of the decoded keyframes) name files
-        # that the chunks determine.
-        prepared = dict(header=prep.header, chunks_sha256=_chunks_digest(prep.chunks),
-                        dataset={k: v for k, v in prep.dataset_args.items() if not isinstance(v, str)})
+    prep = _prepare(cfg, codec, source, videos, budget_bits, work_dir, rank, checksum)
+    info.update(prep.info)
+    jobs = codec.fit_jobs(source, videos, prep.weight_bits)
+    # The prepared inputs by content: paths (e.g. of the decoded keyframes) name files
+    # that the chunks determine.
+    prepared = dict(header=prep.header, chunks_sha256=_chunks_digest(prep.chunks),
+                    dataset={k: v for k, v in prep.dataset_args.items() if not isinstance(v, str)})
 
-        def dataset_of(job):
-            return dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
-                        videos=job.videos, **prep.dataset_args)
+    def dataset_of(job):
+        return dict(type=codec.dataset_type, data_root=str(data_root), source=cfg.source,
+                    videos=job.videos, **prep.dataset_args)
 
-        def fingerprint_of(job):
-            return fit_fingerprint(cfg, job, source_identity(source, job.videos, checksum), prepared)
+    def fingerprint_of(job):
+        return fit_fingerprint(cfg, job, source_identity(source, job.videos, checksum), prepared)
 
-        networks, fitted = fit_networks(cfg, codec, jobs, work_dir, dataset_of, fingerprint_of,
-                                        spread)
-        fit_seconds = fitted.get("seconds", 0.0)
+    networks, fitted = fit_networks(cfg, codec, jobs, work_dir, dataset_of, fingerprint_of, spread)
+    fit_seconds = fitted.get("seconds", 0.0)
+    if jobs:
         epochs = [e for e in fitted.get("epochs", []) if e is not None]
         if epochs:
             info.update(fit_epochs=dict(planned=cfg.fit.max_epochs, min=min(epochs), max=max(epochs)))
         info["fits_reused"] = fitted.get("reused", 0)
-        if rank == 0:
-            info["psnr_unquantized"] = _mean_psnr(
-                codec.render_fitted(networks, jobs, layout, prep, device), source, videos, device)
-            bitstream, decoded_networks = codec.compress(networks, jobs, layout, prep.header,
-                                                         prep.chunks)
-            info["parameters"] = codec.parameters_of(decoded_networks)
-            info["networks"] = [job.network for job in jobs]
     if rank != 0:
         return {}
+    if jobs:
+        info["psnr_unquantized"] = _mean_psnr(
+            codec.render_fitted(networks, jobs, layout, codec.fit_context(prep), device),
+            source, videos, device)
+    encoded = codec.encode(source, videos, bpp_target, prep, jobs, networks, workers)
+    bitstream = encoded.bitstream
+    info.update(encoded.info)
     encode_seconds = time.time() - start
     num_bytes = write_bitstream(bitstream_path, bitstream)
     bpp = num_bytes * 8 / pixels
@@ -525,7 +527,7 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path) -> dict:
     result = decode_to_source(codec, written, source, videos, data_root / name, name, cfg.size,
                               device)
     throughput = (measure_decode_throughput(codec, written, device, **cfg.get("throughput", {}))
-                  if isinstance(codec, INRCodec) else {})
+                  if codec.measures_decode_throughput else {})
     digest = hashlib.sha256(bitstream_path.read_bytes()).hexdigest()
     summary = dict(
         source=name, codec=codec.name, size=cfg.size, reference=source.name,
