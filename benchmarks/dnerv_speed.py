@@ -147,7 +147,7 @@ def keyframe_decode_seconds(source_root: Path, size: str, repeats: int) -> dict:
     """Code the keyframes of a prepared source as configs/compress/dnerv.py codes them (its
     keyframe share of the size's nominal bits); time decoding them (CPU)."""
     from toolkit.data.source import Source
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
     from toolkit.engine.config import find_config, load_config
 
     cfg = load_config(find_config("compress", "dnerv"))

@@ -32,7 +32,7 @@ def videos() -> list[np.ndarray]:
 
 def decoder(codec: str):
     """The codec object that decodes the sample of ``codec`` (as compress_dataset builds it)."""
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
 
     if codec in TINY_NETWORKS:
         return build_codec(dict(type=codec, network=TINY_NETWORKS[codec],
