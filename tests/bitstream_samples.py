@@ -43,7 +43,7 @@ def decoder(codec: str):
 def sample(codec: str) -> Bitstream:
     """A small valid bitstream of ``codec`` holding the two videos of :func:`videos`."""
     from toolkit.codecs.inr.codec import FitJob
-    from toolkit.codecs.inr.dnerv import keyframe_indices
+    from toolkit.codecs.inr.keyframes import keyframe_indices
     from toolkit.codecs.inr.networks import build_network
 
     coder = decoder(codec)

@@ -24,7 +24,7 @@ from toolkit.codecs.base import Codec, Encoded, FitJob, Preparation, video_layou
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
-from toolkit.codecs.inr.dnerv import keyframe_count, keyframe_indices, plan_clips
+from toolkit.codecs.inr import keyframes as kf
 from toolkit.codecs.inr.networks import NETWORKS, build_network
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
 from toolkit.codecs.quantize import remove_fake_quantization
@@ -390,35 +390,20 @@ class DNeRVCodec(INRCodec):
         return dict(clip_len=self.clip_len)
 
     def keyframe_codec(self):
-        from toolkit.codecs.classical import ClassicalCodec, EncoderSettings
-
-        return ClassicalCodec(EncoderSettings(**{**self.keyframe_settings, "gop": 1}))
-
-    def code_keyframes(self, source, videos: Sequence[int], target_bits: float, workers: int = 1
-                       ) -> tuple[Bitstream, list[np.ndarray], dict]:
-        """Encode each video's keyframes (all-intra) and decode them back."""
-        stills = []
-        for i in videos:
-            frames = source.read_video(source.videos[i])
-            stills.append(frames[keyframe_indices(len(frames), self.clip_len)])
-        pixels = sum(len(s) for s in stills) * source.height * source.width
-        codec = self.keyframe_codec()
-        coded, info = codec.compress(stills, source.fps, target_bpp=target_bits / pixels,
-                                     workers=workers)
-        decoded = list(codec.decompress(coded))
-        return coded, decoded, info
+        """The classical codec of the keyframes, all-intra (see toolkit.codecs.inr.keyframes)."""
+        return kf.keyframe_coder(self.keyframe_settings)
 
     def prepare(self, source, videos, budget_bits, directory, workers=1):
         """Code the keyframes with ``keyframe_share`` of the budget into ``directory``: the
         decoded ones (``keyframes.npz``) feed the fit, the coded ones (``keyframes.bits``) the
         bitstream. Returns the keyframe encoder's facts."""
         from toolkit.codecs.bitstream import write_bitstream
-        from toolkit.engine.datasets import save_keyframes
 
-        coded, decoded, info = self.code_keyframes(source, videos,
-                                                   self.keyframe_share * budget_bits, workers)
+        coded, decoded, info = kf.code_keyframes(source, videos, self.clip_len,
+                                                 self.keyframe_share * budget_bits,
+                                                 self.keyframe_codec(), workers)
         write_bitstream(Path(directory) / "keyframes.bits", coded)
-        save_keyframes(Path(directory) / "keyframes.npz", decoded)
+        kf.save_keyframes(Path(directory) / "keyframes.npz", decoded)
         return info
 
     def preparation(self, directory, budget_bits, made):
@@ -428,38 +413,30 @@ class DNeRVCodec(INRCodec):
         decoded_path = Path(directory) / "keyframes.npz"
         coded = read_bitstream(Path(directory) / "keyframes.bits")
         keyframe_bits = 8 * sum(len(c) for c in coded.chunks.values())
-        chunks = {f"keyframes/{name.split('/')[-1]}": data for name, data in coded.chunks.items()}
+        header, chunks = kf.embed(coded)
         return Preparation(
             weight_bits=max(budget_bits - keyframe_bits, 0.05 * budget_bits),
-            header={"keyframes": coded.header}, chunks=chunks,
+            header=header, chunks=chunks,
             dataset_args=dict(keyframes=str(decoded_path), clip_len=self.clip_len),
             info=dict(keyframe_bits=keyframe_bits, keyframe_coding=made))
 
     def fit_context(self, preparation):
         """The decoded keyframes the fit trained with (written by :meth:`prepare`)."""
-        with np.load(preparation.dataset_args["keyframes"]) as stored:
-            frames, counts = stored["frames"], stored["counts"]
-        return {"keyframes": np.split(frames, np.cumsum(counts)[:-1])}
+        return {"keyframes": kf.load_keyframes(preparation.dataset_args["keyframes"])}
 
     header_keys = INRCodec.header_keys + ("keyframes",)
 
     def extra_chunks(self, header):
-        return [f"keyframes/{i:05d}" for i in range(len(header["videos"]))]
-
-    @staticmethod
-    def _coded_keyframes(bitstream: Bitstream) -> Bitstream:
-        names = sorted(n for n in bitstream.chunks if n.startswith("keyframes/"))
-        return Bitstream(header=bitstream.header["keyframes"], path=bitstream.path,
-                         chunks={f"video/{n.split('/')[-1]}": bitstream.chunks[n] for n in names})
+        return kf.chunk_names(len(header["videos"]))
 
     def check_header(self, bitstream):
         """The INR checks, and one coded keyframe video per video holding its clips' keyframes."""
         header = super().check_header(bitstream)
-        keyframes = self.keyframe_codec().check_header(self._coded_keyframes(bitstream))
+        keyframes = self.keyframe_codec().check_header(kf.coded_keyframes(bitstream))
         for job, cfg in zip(header["jobs"], header["networks"]):
             for video in job:
                 clip_len = cfg.get("clip_len", 8)
-                expected = (keyframe_count(header["videos"][video]["num_frames"], clip_len),
+                expected = (kf.keyframe_count(header["videos"][video]["num_frames"], clip_len),
                             header["height"], header["width"])
                 if keyframes[video] != expected:
                     raise bitstream_error(bitstream, f"header field keyframes.videos[{video}] is "
@@ -468,12 +445,12 @@ class DNeRVCodec(INRCodec):
         return header
 
     def decode_context(self, bitstream):
-        return {"keyframes": list(self.keyframe_codec().decompress(self._coded_keyframes(bitstream)))}
+        return {"keyframes": list(self.keyframe_codec().decompress(kf.coded_keyframes(bitstream)))}
 
     def render_video(self, network, header, context, video, device, dtype):
         num_frames, clip_len = header["videos"][video]["num_frames"], network.clip_len
-        keys = dict(zip(keyframe_indices(num_frames, clip_len), context["keyframes"][video]))
-        plans = plan_clips(num_frames, clip_len)
+        keys = dict(zip(kf.keyframe_indices(num_frames, clip_len), context["keyframes"][video]))
+        plans = kf.plan_clips(num_frames, clip_len)
         batch = max(1, self.render_batch // clip_len)
         with torch.no_grad(), _autocast(device, dtype):
             for first in range(0, len(plans), batch):

@@ -30,6 +30,7 @@ import torch
 
 from toolkit.codecs.base import FitJob, video_layout
 from toolkit.codecs.inr.codec import INRCodec
+from toolkit.codecs.inr.keyframes import load_keyframes
 from toolkit.data.source import Source
 from toolkit.engine.config import ConfigError, build_codec, positive
 from toolkit.engine.datasets import select_videos
@@ -174,11 +175,6 @@ def _check_jobs(path: Path, description: dict, rank: int) -> None:
     barrier()
 
 
-def _keyframe_arrays(path: Path) -> list[np.ndarray]:
-    with np.load(path) as data:
-        return np.split(data["frames"], np.cumsum(data["counts"])[:-1])
-
-
 def fit_networks(model: InpaintModel, run: RunContext) -> list[Fitted]:
     """Fit (or reuse) every network of ``model`` on the masked videos (D-NeRV: with the
     keyframes as the mask setting shows them, written first)."""
@@ -224,7 +220,7 @@ def render_videos(model: InpaintModel, fitted: Sequence[Fitted], run: RunContext
     videos = [video for job in jobs for video in job.videos]
     context = {}
     if model.codec.dataset_type == "SourceClips":
-        context = {"keyframes": [frames for job in jobs for frames in _keyframe_arrays(
+        context = {"keyframes": [frames for job in jobs for frames in load_keyframes(
             run.work_dir / model.name / f"keyframes_{job.name}.npz")]}
     rendered = model.codec.render_fitted([item.network for item in fitted], jobs,
                                          video_layout(run.source, videos), context, run.device)
