@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from peer_common import official_commit  # noqa: E402
 from dnerv_speed import FC_DIM, bench, peak_memory_gib, timed  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters, stride_plan  # noqa: E402
 from toolkit.quality import psnr, ssim  # noqa: E402
@@ -333,7 +334,8 @@ def parity(args, official) -> list[dict]:
                        time_official_s=time_official, time_project_s=time_project,
                        dtype_official=args.official_dtype, dtype_project=args.project_dtype,
                        project_network=args.project_network, official_loss=official.loss_source,
-                       official_path=official.path, keyframe_bits=info["keyframe_bits"],
+                       official_path=official.path, official_commit=official_commit(official.path),
+                       keyframe_bits=info["keyframe_bits"],
                        adaptations=official.notes, **run_facts())
             rows.append(row)
             print(f"fc_dim {fc_dim} ({origin}): official {psnr_official:.2f} dB in {time_official:.0f} s, "
@@ -405,7 +407,8 @@ def speed(args, official) -> list[dict]:
         for dtype in args.official_dtypes:
             measured = official_speed(official, size, getattr(torch, dtype), clips, args.repeats,
                                       args.warmup, device, shape, fc_dim)
-            rows.append(dict(impl="official", size=size, dtype=dtype,
+            rows.append(dict(impl="official", official_commit=official_commit(args.official),
+                             size=size, dtype=dtype,
                              settings=f"{dtype}, eager, train.py step ({official.loss_source})",
                              clips_per_batch=clips, height=shape[0], width=shape[1], **measured))
             report(rows[-1])

@@ -41,6 +41,9 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peer_common import official_commit  # noqa: E402
 
 from toolkit.codecs.inr import ffnerv  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters, stride_plan  # noqa: E402
@@ -107,13 +110,6 @@ def import_official(path: Path):
         raise BenchmarkError(f"the official code needs {error.name}: pip install "
                              f"{error.name.replace('_', '-')}") from None
     return official_model, official_utils
-
-
-def official_commit(path: Path) -> str | None:
-    import subprocess
-
-    out = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True)
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def official_plan(height: int, width: int) -> tuple[int, int, tuple[int, ...]]:
@@ -234,6 +230,7 @@ def run_ours(cfg, frames, epochs, bits, device, log):
     from mmengine.config import Config
 
     from toolkit.codecs.inr.codec import FFNeRVCodec, FitJob
+    from toolkit.codecs.layout import BitstreamLayout, VideoSlot
     from toolkit.engine.models import FFNeRVFitModel
 
     fit = Config.fromfile(str(Path(__file__).resolve().parent.parent / "configs/compress/ffnerv.py")).fit
@@ -280,7 +277,7 @@ def run_ours(cfg, frames, epochs, bits, device, log):
     parameters = count_parameters(network)
     codec = FFNeRVCodec(bits=8)
     job = FitJob("video_00000", [0], network_cfg)
-    layout = dict(height=height, width=width, fps=25, videos=[dict(index=0, num_frames=n)])
+    layout = BitstreamLayout(height, width, 25, (VideoSlot(0, n),))
     bitstream, decoded = codec.compress([network.cpu()], [job], layout)
     coded_bits = 8 * sum(len(c) for c in bitstream.chunks.values())
     return dict(impl="ours", parameters=parameters, psnr=psnr,

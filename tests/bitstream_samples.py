@@ -45,13 +45,14 @@ def sample(codec: str) -> Bitstream:
     from toolkit.codecs.inr.codec import FitJob
     from toolkit.codecs.inr.keyframes import keyframe_indices
     from toolkit.codecs.inr.networks import build_network
+    from toolkit.codecs.layout import BitstreamLayout, VideoSlot
 
     coder = decoder(codec)
     frames = videos()
     if codec not in TINY_NETWORKS:
         return coder.compress(frames, FPS, crf=30)[0]
-    layout = dict(height=HEIGHT, width=WIDTH, fps=FPS,
-                  videos=[dict(index=i, num_frames=n) for i, n in enumerate(FRAME_COUNTS)])
+    layout = BitstreamLayout(HEIGHT, WIDTH, FPS,
+                             tuple(VideoSlot(i, n) for i, n in enumerate(FRAME_COUNTS)))
     groups = [[0], [1]] if coder.per_video else [[0, 1]]
     jobs = [FitJob(f"job{k}", group,
                    coder.network_config(HEIGHT, WIDTH, sum(FRAME_COUNTS[v] for v in group), 0))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -107,7 +110,7 @@ def test_nerv_paper_parameter_counts(channels, millions):
 
 
 NERV_PAPER_BUNNY = dict(pe_levels=40, expansion=1.0, min_channels=96, act="swish")
-HNERV_NERV_ROW = dict(pe_levels=80, mlp_hidden=None, expansion=0.5, min_channels=12,
+HNERV_NERV_ROW = dict(pe_levels=80, mlp_hidden=None, expansion=None, min_channels=12,
                       head_kernel=3, strides=(5, 4, 2, 2))
 
 
@@ -132,6 +135,27 @@ def test_nerv_as_hnerv_reimplements_it():
     assert len(net.stem) == 2 and net.head.kernel_size == (3, 3)
     out = net(torch.tensor([0.0, 0.5]))
     assert out.shape == (2, 3, 320, 640) and 0 <= out.min() and out.max() <= 1
+
+
+@pytest.mark.parametrize("nominal, fc_dim", [(0.35e6, 15), (0.75e6, 30), (1.5e6, 54), (3e6, 91)])
+def test_nerv_sized_as_the_hnerv_code_sizes_its_nerv_row(nominal, fc_dim):
+    """HNeRV's code solves fc_dim from a*f^2 + b*f = size (no biases, no width floor); the
+    anchors fit NeRV at the parameter counts of those models (benchmarks/anchors/bunny.py),
+    and our solver then picks the same fc_dim."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "anchors_bunny", Path(__file__).resolve().parents[1] / "benchmarks" / "anchors" / "bunny.py")
+    bunny = sys.modules.setdefault("anchors_bunny", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(bunny)
+    strides = HNERV_NERV_ROW["strides"]
+    a = 0.5 * sum(0.25**i * s * s * 9 for i, s in enumerate(strides))
+    b = 2 * HNERV_NERV_ROW["pe_levels"] * 8 * 16
+    assert int((-b + math.sqrt(b * b + 4 * a * nominal)) / (2 * a)) == fc_dim
+    counted = bunny.AS_PUBLISHED[("hnerv", "nerv")][nominal]
+    assert meta_params(lambda: NeRV(640, 1280, fc_dim, **HNERV_NERV_ROW)) == counted
+    assert solve_width(lambda c: NeRV(640, 1280, c, **HNERV_NERV_ROW), counted) == fc_dim
 
 
 def test_nerv_explicit_strides_must_fit_the_frame():

@@ -27,6 +27,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from toolkit.codecs.bitstream import Bitstream
+from toolkit.codecs.layout import BitstreamLayout
 
 
 @dataclass
@@ -57,13 +58,6 @@ class Encoded:
 
     bitstream: Bitstream
     info: dict = field(default_factory=dict)
-
-
-def video_layout(source, videos: Sequence[int]) -> dict:
-    """``{"height", "width", "fps", "videos": [{"index", "num_frames"}, ...]}`` of ``videos``
-    in decoding order (``index``: the video's index in ``source``)."""
-    return dict(height=source.height, width=source.width, fps=source.fps,
-                videos=[dict(index=i, num_frames=source.videos[i].num_frames) for i in videos])
 
 
 class Codec(ABC):
@@ -104,8 +98,8 @@ class Codec(ABC):
         """What the fitted networks render with besides themselves."""
         return {}
 
-    def render_fitted(self, networks, jobs: Sequence[FitJob], layout: dict, context: dict,
-                      device="cpu") -> Iterator[np.ndarray]:
+    def render_fitted(self, networks, jobs: Sequence[FitJob], layout: BitstreamLayout,
+                      context: dict, device="cpu") -> Iterator[np.ndarray]:
         """Every video as the fitted ``networks`` render it before coding (codecs that fit)."""
         raise NotImplementedError(f"{self.name} fits no networks")
 
@@ -115,6 +109,11 @@ class Codec(ABC):
                jobs: Sequence[FitJob], networks: Sequence, workers: int = 1) -> Encoded:
         """The bitstream of ``videos`` of ``source`` at about ``target_bpp`` (bits per pixel),
         from the fitted ``networks`` of ``jobs`` where the codec fits any."""
+
+    @abstractmethod
+    def check_header(self, bitstream: Bitstream):
+        """Check the whole header before decoding; BitstreamError naming the field when it
+        is malformed (a file is decoded from its header alone, see toolkit.codecs.decoding)."""
 
     @abstractmethod
     def decompress(self, bitstream: Bitstream, device="cpu") -> Iterator[np.ndarray]:

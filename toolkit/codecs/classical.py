@@ -30,6 +30,7 @@ from av.video.reformatter import Interpolation
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error, write_bitstream)
 from toolkit.codecs.base import Codec, Encoded
+from toolkit.codecs.layout import CATALOG_KEY
 from toolkit.registry import CODECS
 
 #: Codec name -> (PyAV encoder, PyAV decoder).
@@ -393,7 +394,8 @@ class ClassicalCodec(Codec):
         fields = HeaderFields(bitstream)
         fields.codec(self.name)
         header = fields.mapping(bitstream.header, "(the header)",
-                                required=("codec", "settings", "crf", "fps", "videos"))
+                                required=("codec", "settings", "crf", "fps", "videos"),
+                                optional=(CATALOG_KEY,))
         codec = self.name
         settings = fields.mapping(header["settings"], "settings",
                                   optional=[f.name for f in dataclasses.fields(EncoderSettings)])

@@ -24,7 +24,7 @@ import torch
 
 from toolkit.codecs.base import FitJob
 from toolkit.data.source import Source
-from toolkit.engine.workdir import Fingerprint, WorkDirError, notice
+from toolkit.engine.workdir import Fingerprint, WorkDirError, notice, resume_checkpoint
 from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name
 
 
@@ -132,36 +132,6 @@ def fit_fingerprint(cfg, job, identity: dict, prepared: dict) -> dict:
 
 def _holds_fit(fit_dir: Path) -> bool:
     return (fit_dir / "network_final.pth").is_file() or any(fit_dir.glob("epoch_*.pth"))
-
-
-def _checkpoint_epoch(path: Path) -> int:
-    try:
-        return int(path.stem.split("_")[-1])
-    except ValueError:
-        return -1
-
-
-def resume_checkpoint(fit_dir: Path) -> Path | None:
-    """The newest checkpoint of ``fit_dir`` that loads; older ones stand in for a truncated or
-    corrupt newest one (a run killed while saving), saying so. None: fit from the start."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-
-    unreadable = []
-    for path in sorted(fit_dir.glob("epoch_*.pth"), key=_checkpoint_epoch, reverse=True):
-        try:  # as the Runner will load it (toolkit.compat's weights_only loader)
-            state = CheckpointLoader.load_checkpoint(str(path), map_location="cpu")
-            state["meta"]["epoch"], state["state_dict"]  # noqa: B018  (present, or corrupt)
-        except Exception as exc:  # any failure to load means the file is unusable
-            unreadable.append(path.name)
-            notice(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); "
-                   f"it is not resumed from")
-            continue
-        if unreadable:
-            notice(f"resuming {fit_dir} from {path.name}, its last readable checkpoint")
-        return path
-    if unreadable:
-        notice(f"{fit_dir} has no readable checkpoint: fitting from the start")
-    return None
 
 
 def _load_final(codec, job, cfg, final: Path):

@@ -1,9 +1,10 @@
 # NeRV as the HNeRV paper re-implements it for its NeRV row (Table 2; Big Buck Bunny,
 # 640x1280 centre crop, 300 epochs, batch 2): positional encoding straight into an 8x16
-# map, strides 5, 4, 2, 2, 3x3 kernels, widths halving to a floor of 12, 3x3 head;
+# map, strides 5, 4, 2, 2, 3x3 kernels, widths halving to a floor of 12 from the first
+# block on (expansion=None; the runs of 2026-11-28 used expansion=0.5, unfloored), 3x3 head;
 # L2 loss, Adam lr 1e-3, 10 % warm-up from 0.1 then cosine. fp32 (TF32 convolutions).
 _base_ = ['../nerv.py']
-codec = dict(network=dict(pe_levels=80, mlp_hidden=None, expansion=0.5, reduction=2.0,
+codec = dict(network=dict(pe_levels=80, mlp_hidden=None, expansion=None, reduction=2.0,
                           min_channels=12, kernel_size=3, head_kernel=3, strides=(5, 4, 2, 2)))
 fit = dict(
     max_epochs=300, batch_size=2, warmup_ratio=0.1, amp=None,

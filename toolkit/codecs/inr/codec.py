@@ -20,13 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from toolkit.codecs.base import Codec, Encoded, FitJob, Preparation, video_layout
+from toolkit.codecs.base import Codec, Encoded, FitJob, Preparation
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr import keyframes as kf
 from toolkit.codecs.inr.networks import NETWORKS, build_network
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
+from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
 from toolkit.codecs.quantize import remove_fake_quantization
 from toolkit.registry import CODECS
 
@@ -44,7 +45,7 @@ _LEVELS = ("int", 1, 384)  # 1.25**397 * pi overflows float32: frequencies stay 
 NETWORK_FIELDS = {
     "NeRV": dict(height=_SIDE, width=_SIDE, channels=_WIDTH, pe_levels=_LEVELS,
                  mlp_hidden=("optional int", 1, 2**16), min_channels=_WIDTH,
-                 expansion=("number", 1e-3, 64), reduction=("number", 1e-3, 64),
+                 expansion=("optional number", 1e-3, 64), reduction=("number", 1e-3, 64),
                  kernel_size=_KERNEL, head_kernel=_KERNEL, act=("choice", ("gelu", "swish"), None),
                  strides=("lengths", 1, 16)),
     "DNeRV": dict(height=_SIDE, width=_SIDE, fc_dim=_WIDTH, clip_len=("int", 1, 1024),
@@ -131,15 +132,14 @@ class INRCodec(Codec):
         return [job("shared", videos, weight_bits)]
 
     # ---- bitstream ---------------------------------------------------------------------
-    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
+    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob],
+                 layout: BitstreamLayout,
                  extra_header: dict | None = None, extra_chunks: dict | None = None
                  ) -> tuple[Bitstream, list[nn.Module]]:
         """Quantise and entropy-code the fitted networks.
 
-        ``layout``: ``{"height", "width", "fps", "videos": [{"index", "num_frames"}, ...]}``
-        of the videos in decoding order (``index``: the video's index in the source). Returns
-        the bitstream and the networks carrying exactly the weights a decoder reconstructs
-        (their output is the decoded video).
+        ``layout``: the videos in decoding order. Returns the bitstream and the networks
+        carrying exactly the weights a decoder reconstructs (their output is the decoded video).
         """
         header = {**self.layout_header(jobs, layout), **(extra_header or {})}
         chunks, decoded = {}, []
@@ -150,14 +150,14 @@ class INRCodec(Codec):
         chunks.update(extra_chunks or {})
         return Bitstream(header=header, chunks=chunks), decoded
 
-    def layout_header(self, jobs: Sequence[FitJob], layout: dict) -> dict:
+    def layout_header(self, jobs: Sequence[FitJob], layout: BitstreamLayout) -> dict:
         """The header entries that say which network renders which video."""
-        position = {v["index"]: k for k, v in enumerate(layout["videos"])}
+        entries = layout.with_jobs([job.videos for job in jobs]).to_header()
         return dict(codec=self.name, bits=self.bits, networks=[job.network for job in jobs],
-                    jobs=[[position[v] for v in job.videos] for job in jobs], **layout)
+                    jobs=entries.pop("jobs"), **entries)
 
-    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
-                      context: dict, device="cpu") -> Iterator[np.ndarray]:
+    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob],
+                      layout: BitstreamLayout, context: dict, device="cpu") -> Iterator[np.ndarray]:
         """Every video as the fitted networks render it before quantisation, (T, H, W, 3) uint8;
         ``context`` as :meth:`fit_context` gives it (D-NeRV: the keyframes the fit saw)."""
         networks = [n.to(device).eval() for n in networks]
@@ -170,7 +170,7 @@ class INRCodec(Codec):
 
     def encode(self, source, videos, target_bpp, preparation, jobs, networks, workers=1) -> Encoded:
         """Pack the fitted ``networks`` with what :meth:`prepare` added (see :meth:`compress`)."""
-        bitstream, decoded = self.compress(networks, jobs, video_layout(source, videos),
+        bitstream, decoded = self.compress(networks, jobs, BitstreamLayout.of_source(source, videos),
                                            preparation.header, preparation.chunks)
         return Encoded(bitstream, dict(parameters=self.parameters_of(decoded),
                                        networks=[job.network for job in jobs]))
@@ -198,7 +198,8 @@ class INRCodec(Codec):
         """
         fields = HeaderFields(bitstream)
         fields.codec(self.name)
-        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys)
+        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys,
+                                optional=(CATALOG_KEY,))
         fields.integer(header["bits"], "bits", 1, 16)
         height = fields.integer(header["height"], "height", 8, MAX_FRAME_SIDE)
         width = fields.integer(header["width"], "width", 8, MAX_FRAME_SIDE)
@@ -235,11 +236,11 @@ class INRCodec(Codec):
         for key, (kind, low, high) in spec.items():
             if key not in cfg or (kind == "lengths" and cfg[key] is None):
                 continue
-            if kind == "optional int" and cfg[key] is None:
+            if kind.startswith("optional") and cfg[key] is None:
                 continue
             if kind in ("int", "optional int"):
                 fields.integer(cfg[key], f"{where}.{key}", low, high)
-            elif kind == "number":
+            elif kind in ("number", "optional number"):
                 fields.number(cfg[key], f"{where}.{key}", low, high)
             elif kind == "choice":
                 fields.choice(cfg[key], f"{where}.{key}", low)

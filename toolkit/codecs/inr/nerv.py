@@ -39,11 +39,15 @@ class NeRVBlock(nn.Module):
         return self.act(self.shuffle(self.conv(x)))
 
 
-def nerv_block_widths(channels: int, num_blocks: int, min_channels: int, expansion: float = 2.0,
-                      reduction: float = 2.0) -> tuple[int, ...]:
-    """Output widths of the decoder blocks: ``expansion * channels``, then divided by
-    ``reduction`` per block, floored at ``min_channels`` (the papers' ``lower_width``)."""
-    widths = [max(round(channels * expansion), 1)]
+def nerv_block_widths(channels: int, num_blocks: int, min_channels: int,
+                      expansion: float | None = 2.0, reduction: float = 2.0) -> tuple[int, ...]:
+    """Output widths of the decoder blocks: ``expansion * channels`` (NeRV's rule, no floor),
+    then divided by ``reduction`` per block, floored at ``min_channels`` (the papers'
+    ``lower_width``). ``expansion=None``: the first block divides too (HNeRV's rule)."""
+    if expansion is None:
+        widths = [max(round(channels / reduction), min_channels)]
+    else:
+        widths = [max(round(channels * expansion), 1)]
     for _ in range(num_blocks - 1):
         widths.append(max(round(widths[-1] / reduction), min_channels))
     return tuple(widths)
@@ -56,16 +60,17 @@ class NeRV(nn.Module):
     official code). The stem is an MLP over the positional encoding with ``mlp_hidden``
     units (None: a single linear layer, as HNeRV's NeRV baseline). The first block widens
     the map to ``expansion * channels``; each later block divides by ``reduction``, floored
-    at ``min_channels``. Defaults are D-NeRV's UCF101 baseline: at 256x320, ``channels``
+    at ``min_channels`` (``expansion=None``: the first block divides and is floored too). Defaults are D-NeRV's UCF101 baseline: at 256x320, ``channels``
     465 / 510 / 562 give about the 88.0M / 105.3M / 127.2M parameters of its S / M / L.
     The NeRV paper's Bunny model is ``pe_levels=40, expansion=1, min_channels=96,
     act='swish'`` at 720x1280 (strides 5, 2, 2, 2, 2 from 9x16); HNeRV's NeRV row is
-    ``mlp_hidden=None, expansion=0.5, min_channels=12, head_kernel=3,
-    strides=(5, 4, 2, 2)`` at 640x1280.
+    ``mlp_hidden=None, expansion=None, min_channels=12, head_kernel=3,
+    strides=(5, 4, 2, 2)`` at 640x1280 (``expansion=0.5`` is the same but for the floor
+    on the first block, which matters below 1M parameters).
     """
 
     def __init__(self, height: int, width: int, channels: int, pe_levels: int = 80,
-                 mlp_hidden: int | None = 512, min_channels: int = 16, expansion: float = 2.0,
+                 mlp_hidden: int | None = 512, min_channels: int = 16, expansion: float | None = 2.0,
                  reduction: float = 2.0, kernel_size: int = 3, head_kernel: int = 1,
                  act: str = "gelu", strides: Sequence[int] | None = None):
         super().__init__()

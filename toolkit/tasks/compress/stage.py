@@ -23,8 +23,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toolkit.codecs.base import Preparation, video_layout
+from toolkit.codecs.base import Preparation
 from toolkit.codecs.bitstream import read_bitstream, write_bitstream
+from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout, VideoCatalog
+from toolkit.data.names import SourceName
 from toolkit.data.source import (MANIFEST, VIDEO_DIR, Source, SourceWriter, VideoRecord,
                                  check_source_name)
 from toolkit.engine.config import ConfigError, build_codec
@@ -167,37 +169,41 @@ def compress_source(cfg) -> dict:
     """
     from contextlib import ExitStack
 
-    from toolkit.engine.distributed import launch_env
+    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env
 
+    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
     data_root = Path(cfg.data_root)
-    name = check_source_name(cfg.get("output") or f"{cfg.codec['type']}_{cfg.size}")
+    name = check_source_name(cfg.get("output") or SourceName(cfg.codec["type"], cfg.size).format())
     if name == cfg.source:
         raise ConfigError(f"the decoded source would replace the source it is compressed from "
                           f"({name!r}); set output=<another name>")
     if cfg.get("resume") and cfg.get("refit"):
         raise ConfigError("--resume continues a fit and --refit discards it: give one of them")
     work_dir = Path(cfg.work_dir)
+    # A source that cannot be opened (e.g. a manifest entry leaving its root) or a wrong
+    # codec key is refused before the locks create the decoded source's directory.
+    source = Source.open(data_root, cfg.source)
+    codec = build_codec(cfg.codec)
     with ExitStack() as held:
         if launch_env()[0] == 0:
             for directory, what in ((work_dir, "work dir"), (data_root / name, "decoded source")):
-                held.enter_context(DirLock(directory, what))
+                # a run refused before writing leaves no empty source directory behind
+                held.enter_context(DirLock(directory, what, leave_no_empty_dir=what != "work dir"))
                 clean_temporaries(directory)
-        return _compress_source(cfg, data_root, name, work_dir)
+        return _compress_source(cfg, data_root, name, work_dir, source, codec)
 
 
-def _compress_source(cfg, data_root: Path, name: str, work_dir: Path) -> dict:
+def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: Source,
+                     codec) -> dict:
     from mmengine.dist import get_rank
 
-    from toolkit.engine.distributed import fit_local_rank_to_gpus, launch_env, start_distributed
+    from toolkit.engine.distributed import launch_env, start_distributed
 
-    fit_local_rank_to_gpus()  # before mmengine's logger first reads LOCAL_RANK
-    source = Source.open(data_root, cfg.source)
-    codec = build_codec(cfg.codec)
     work_dir.mkdir(parents=True, exist_ok=True)
     bitstream_path = work_dir / f"{name}.bits"
     videos = select_videos(source, cfg.get("videos"), cfg.get("split"))
-    layout = video_layout(source, videos)
-    pixels = source.height * source.width * sum(v["num_frames"] for v in layout["videos"])
+    layout = BitstreamLayout.of_source(source, videos)
+    pixels = layout.num_pixels
     bpp_target, bpp_origin = target_bpp(cfg, data_root)
     budget_bits = bpp_target * pixels
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -253,6 +259,8 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path) -> dict:
     bitstream = encoded.bitstream
     info.update(encoded.info)
     encode_seconds = time.time() - start
+    # the names and labels of the videos, so that the file alone decodes into a source
+    bitstream.header[CATALOG_KEY] = VideoCatalog.of_source(source, videos).to_header()
     num_bytes = write_bitstream(bitstream_path, bitstream)
     bpp = num_bytes * 8 / pixels
     written = read_bitstream(bitstream_path)  # decoding needs only the file

@@ -28,9 +28,10 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from toolkit.codecs.base import FitJob, video_layout
+from toolkit.codecs.base import FitJob
 from toolkit.codecs.inr.codec import INRCodec
 from toolkit.codecs.inr.keyframes import load_keyframes
+from toolkit.codecs.layout import BitstreamLayout
 from toolkit.data.source import Source
 from toolkit.engine.config import ConfigError, build_codec, positive
 from toolkit.engine.datasets import select_videos
@@ -222,8 +223,9 @@ def render_videos(model: InpaintModel, fitted: Sequence[Fitted], run: RunContext
     if model.codec.dataset_type == "SourceClips":
         context = {"keyframes": [frames for job in jobs for frames in load_keyframes(
             run.work_dir / model.name / f"keyframes_{job.name}.npz")]}
-    rendered = model.codec.render_fitted([item.network for item in fitted], jobs,
-                                         video_layout(run.source, videos), context, run.device)
+    layout = BitstreamLayout.of_source(run.source, videos)
+    rendered = model.codec.render_fitted([item.network for item in fitted], jobs, layout, context,
+                                         run.device)
     yield from zip(videos, rendered)
 
 
