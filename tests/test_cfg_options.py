@@ -84,7 +84,7 @@ def test_compress_keeps_legitimate_keys(data_root, tmp_path):
     assert cfg.codec.network == {"pe_levels": 80, "mlp_hidden": 512, "channels": 8}
     assert cfg.fit.optimizer.type == "Adam" and cfg.fit.optimizer.lr == 0.001
     assert cfg.target_bpp == 0.1 and cfg.output == "nerv_try" and cfg.videos == [0, 1]
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
 
     assert build_codec(cfg.codec).network_overrides == {"pe_levels": 80, "mlp_hidden": 512,
                                                         "channels": 8}

@@ -69,7 +69,7 @@ def test_end_to_end_bpp_from_file(codec, data_root, tmp_path):
 def test_decoded_frames_equal_quantised_model_output(codec, data_root, tmp_path):
     """The source written by the decoder is exactly what the encoder's quantised model renders."""
     from toolkit.codecs.inr.codec import FitJob
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
 
     work = tmp_path / codec
     assert run_tool(data_root, codec, work) == 0
@@ -81,10 +81,10 @@ def test_decoded_frames_equal_quantised_model_output(codec, data_root, tmp_path)
     fitted = []
     for (job_videos, network_cfg), fit_dir in zip(zip(header["jobs"], header["networks"]),
                                                    sorted((work / "fit").iterdir())):
-        from toolkit.engine.compress import _fit_model_network
+        from toolkit.engine.fit import fit_model_network
 
         job = FitJob(fit_dir.name, job_videos, network_cfg)
-        network = _fit_model_network(codec_obj, job)
+        network = fit_model_network(codec_obj, job)
         network.load_state_dict(torch.load(fit_dir / "network_final.pth", weights_only=True))
         fitted.append((job, network))
     layout = BitstreamLayout.from_header(header)
@@ -174,12 +174,13 @@ def test_runner_experiment_names_are_unique(tmp_path):
     from mmengine.config import Config
 
     from toolkit.codecs.inr.codec import FitJob
-    from toolkit.engine.compress import _runner_config, build_codec
+    from toolkit.engine.config import build_codec
+    from toolkit.engine.fit import runner_config
 
     cfg = Config.fromfile(str(compress_dataset.find_config("compress", "nerv")))
     codec = build_codec(cfg.codec)
     job = FitJob("shared", [0], dict(type="NeRV", height=32, width=64, channels=4))
-    names = {_runner_config(cfg, codec, job, tmp_path / str(i), {}).experiment_name for i in range(2)}
+    names = {runner_config(cfg, codec, job, tmp_path / str(i), {}).experiment_name for i in range(2)}
     assert len(names) == 2
 
 

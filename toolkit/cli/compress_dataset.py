@@ -91,7 +91,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     try:
         cfg = build_config(args)
-        from toolkit.engine.compress import compress_source
+        from toolkit.tasks.compress import compress_source
 
         summary = compress_source(cfg)
     except (ConfigError, SourceError, PathError, BitstreamError, VideoError, WorkDirError, KeyError,

@@ -44,12 +44,9 @@ def check_bitstream(bitstream: Bitstream):
 
 
 def decode_videos(codec, bitstream: Bitstream, device="cpu") -> Iterator[np.ndarray]:
-    """Every video of ``bitstream`` in order, (T, H, W, 3) uint8."""
-    from toolkit.codecs.inr.codec import INRCodec
-
-    if isinstance(codec, INRCodec):
-        return codec.decompress(bitstream, device=device)
-    return codec.decompress(bitstream)  # classical decoders run on the CPU
+    """Every video of ``bitstream`` in order, (T, H, W, 3) uint8 (classical decoders run on
+    the CPU whatever ``device`` says)."""
+    return codec.decompress(bitstream, device=device)
 
 
 def frame_format(bitstream: Bitstream) -> tuple[int, int, float]:

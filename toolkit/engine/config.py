@@ -226,3 +226,19 @@ def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Na
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
     set_console_verbosity(args.verbose)
     return args
+
+
+def build_codec(codec_cfg: dict):
+    """Any codec from ``{"type": name, **arguments}`` (see toolkit.registry.CODECS)."""
+    import toolkit.codecs.classical  # noqa: F401  (registers h264 and hevc)
+    import toolkit.codecs.inr.codec  # noqa: F401  (registers nerv, dnerv and ffnerv)
+    from toolkit.registry import CODECS
+
+    cfg = dict(codec_cfg)
+    name = cfg.pop("type", None)
+    if name not in CODECS.module_dict:
+        raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(CODECS.module_dict))}")
+    try:
+        return CODECS.get(name)(**cfg)
+    except (TypeError, ValueError) as exc:  # an unknown key or a bad value in codec=dict(...)
+        raise ConfigError(f"codec {name!r}: {exc}") from None

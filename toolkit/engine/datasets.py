@@ -8,14 +8,13 @@ copy-on-write with forked DataLoader workers). Samples are dicts
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from toolkit.codecs.inr.dnerv import keyframe_indices, plan_clips
+from toolkit.codecs.inr.keyframes import keyframes_by_index, plan_clips
 from toolkit.data.source import Source
 from toolkit.registry import DATASETS
 
@@ -74,7 +73,8 @@ class SourceClips(Dataset):
     """D-NeRV clips: frames, validity, per-video time and the two decoded keyframes.
 
     ``keyframes`` is the path of the decoded keyframes (``keyframes.npz``, written by
-    :func:`save_keyframes`): the model trains on the keyframes the decoder will see.
+    :func:`toolkit.codecs.inr.keyframes.save_keyframes`): the model trains on the keyframes
+    the decoder will see.
     """
 
     def __init__(self, data_root, keyframes: str, source: str = "raw",
@@ -82,7 +82,7 @@ class SourceClips(Dataset):
         self.source = Source.open(data_root, source)
         self.videos = select_videos(self.source, videos, split)
         self.frames, self.starts = load_frames(self.source, self.videos)
-        self.keyframes = load_keyframes(keyframes, [self.source.videos[i].num_frames
+        self.keyframes = keyframes_by_index(keyframes, [self.source.videos[i].num_frames
                                                     for i in self.videos], clip_len)
         self.clip_len = clip_len
         self.clips = [(pos, plan) for pos, i in enumerate(self.videos)
@@ -103,33 +103,3 @@ class SourceClips(Dataset):
             "end_weight": torch.tensor(plan.end_weights, dtype=torch.float32),
             "index": torch.tensor(index),
         }}
-
-
-def save_keyframes(path, decoded: Sequence[np.ndarray]) -> None:
-    """Store each video's decoded keyframes (K_v, H, W, 3) in one ``.npz``."""
-    from toolkit.runinfo import atomic_write_bytes
-    import io
-
-    buffer = io.BytesIO()
-    np.savez(buffer, frames=np.concatenate(decoded),
-             counts=np.array([len(d) for d in decoded], dtype=np.int64))
-    atomic_write_bytes(path, buffer.getvalue())
-
-
-def load_keyframes(path, num_frames: Sequence[int], clip_len: int) -> list[dict[int, np.ndarray]]:
-    """Per video, a map frame index -> decoded keyframe, checked against the clip plan."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: decoded keyframes not found; run the keyframe step first")
-    with np.load(path) as data:
-        frames, counts = data["frames"], data["counts"]
-    if len(counts) != len(num_frames):
-        raise ValueError(f"{path}: keyframes of {len(counts)} videos, expected {len(num_frames)}")
-    out, offset = [], 0
-    for count, n in zip(counts, num_frames):
-        indices = keyframe_indices(n, clip_len)
-        if count != len(indices):
-            raise ValueError(f"{path}: {count} keyframes for a {n}-frame video, expected {len(indices)}")
-        out.append(dict(zip(indices, frames[offset:offset + count])))
-        offset += count
-    return out
