@@ -42,10 +42,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from toolkit.codecs.inr.dnerv import keyframe_indices  # noqa: E402
+from toolkit.codecs.inr.keyframes import keyframe_indices, save_keyframes  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters  # noqa: E402
+from toolkit.data.frame_file import write_frame_file  # noqa: E402
 from toolkit.data.source import Source, SourceWriter, VideoRecord  # noqa: E402
-from toolkit.engine.datasets import SourceClips, save_keyframes, write_frame_file  # noqa: E402
+from toolkit.engine.datasets import SourceClips  # noqa: E402
 from toolkit.runinfo import run_facts  # noqa: E402
 
 CLIP_LEN = 8

@@ -31,7 +31,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.codecs.inr.dnerv import DNeRV, keyframe_indices, round_up  # noqa: E402
+from toolkit.codecs.inr.dnerv import DNeRV, round_up  # noqa: E402
+from toolkit.codecs.inr.keyframes import code_keyframes, keyframe_indices  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters  # noqa: E402
 from toolkit.quality import reconstruction_loss  # noqa: E402
 from toolkit.runinfo import run_facts  # noqa: E402
@@ -147,15 +148,15 @@ def keyframe_decode_seconds(source_root: Path, size: str, repeats: int) -> dict:
     """Code the keyframes of a prepared source as configs/compress/dnerv.py codes them (its
     keyframe share of the size's nominal bits); time decoding them (CPU)."""
     from toolkit.data.source import Source
-    from toolkit.engine.compress import build_codec
-    from toolkit.engine.config import find_config, load_config
+    from toolkit.engine.config import build_codec, find_config, load_config
 
     cfg = load_config(find_config("compress", "dnerv"))
     codec = build_codec(cfg.codec)
     source = Source(source_root)
     videos = list(range(len(source.videos)))
     budget_bits = codec.keyframe_share * cfg.sizes[size] * source.num_pixels
-    coded, _, _ = codec.code_keyframes(source, videos, budget_bits, workers=4)
+    coded, _, _ = code_keyframes(source, videos, codec.clip_len, budget_bits,
+                                 codec.keyframe_codec(), workers=4)
     keyframes = sum(len(keyframe_indices(v.num_frames, codec.clip_len)) for v in source.videos)
     seconds = []
     for _ in range(repeats):

@@ -187,8 +187,7 @@ def prepare_clips(data_root: Path, source_name: str, size: str, work_dir: Path, 
     """Code the keyframes as the D-NeRV codec does for ``size``; return the clip dataset and
     the fc_dim the budget left for the weights picks."""
     from toolkit.data.source import Source
-    from toolkit.engine.compress import build_codec
-    from toolkit.engine.config import find_config, load_config
+    from toolkit.engine.config import build_codec, find_config, load_config
     from toolkit.engine.datasets import SourceClips
 
     cfg = load_config(find_config("compress", "dnerv"))
@@ -196,7 +195,10 @@ def prepare_clips(data_root: Path, source_name: str, size: str, work_dir: Path, 
     source = Source.open(data_root, source_name)
     videos = list(range(len(source.videos)))
     budget_bits = cfg.sizes[size] * source.num_pixels
-    prep = codec.prepare(source, videos, budget_bits, work_dir, workers=max(workers, 1))
+    made = {}
+    if not all((Path(work_dir) / f).is_file() for f in codec.cached_files):
+        made = codec.prepare(source, videos, budget_bits, work_dir, workers=max(workers, 1))
+    prep = codec.preparation(work_dir, budget_bits, made)
     job = codec.fit_jobs(source, videos, prep.weight_bits)[0]
     dataset = SourceClips(data_root, keyframes=prep.dataset_args["keyframes"], source=source_name,
                           clip_len=CLIP_LEN)

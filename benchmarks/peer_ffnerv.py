@@ -230,6 +230,7 @@ def run_ours(cfg, frames, epochs, bits, device, log):
     from mmengine.config import Config
 
     from toolkit.codecs.inr.codec import FFNeRVCodec, FitJob
+    from toolkit.codecs.layout import BitstreamLayout, VideoSlot
     from toolkit.engine.models import FFNeRVFitModel
 
     fit = Config.fromfile(str(Path(__file__).resolve().parent.parent / "configs/compress/ffnerv.py")).fit
@@ -276,7 +277,7 @@ def run_ours(cfg, frames, epochs, bits, device, log):
     parameters = count_parameters(network)
     codec = FFNeRVCodec(bits=8)
     job = FitJob("video_00000", [0], network_cfg)
-    layout = dict(height=height, width=width, fps=25, videos=[dict(index=0, num_frames=n)])
+    layout = BitstreamLayout(height, width, 25, (VideoSlot(0, n),))
     bitstream, decoded = codec.compress([network.cpu()], [job], layout)
     coded_bits = 8 * sum(len(c) for c in bitstream.chunks.values())
     return dict(impl="ours", parameters=parameters, psnr=psnr,

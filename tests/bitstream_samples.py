@@ -32,7 +32,7 @@ def videos() -> list[np.ndarray]:
 
 def decoder(codec: str):
     """The codec object that decodes the sample of ``codec`` (as compress_dataset builds it)."""
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
 
     if codec in TINY_NETWORKS:
         return build_codec(dict(type=codec, network=TINY_NETWORKS[codec],
@@ -43,15 +43,16 @@ def decoder(codec: str):
 def sample(codec: str) -> Bitstream:
     """A small valid bitstream of ``codec`` holding the two videos of :func:`videos`."""
     from toolkit.codecs.inr.codec import FitJob
-    from toolkit.codecs.inr.dnerv import keyframe_indices
+    from toolkit.codecs.inr.keyframes import keyframe_indices
     from toolkit.codecs.inr.networks import build_network
+    from toolkit.codecs.layout import BitstreamLayout, VideoSlot
 
     coder = decoder(codec)
     frames = videos()
     if codec not in TINY_NETWORKS:
         return coder.compress(frames, FPS, crf=30)[0]
-    layout = dict(height=HEIGHT, width=WIDTH, fps=FPS,
-                  videos=[dict(index=i, num_frames=n) for i, n in enumerate(FRAME_COUNTS)])
+    layout = BitstreamLayout(HEIGHT, WIDTH, FPS,
+                             tuple(VideoSlot(i, n) for i, n in enumerate(FRAME_COUNTS)))
     groups = [[0], [1]] if coder.per_video else [[0, 1]]
     jobs = [FitJob(f"job{k}", group,
                    coder.network_config(HEIGHT, WIDTH, sum(FRAME_COUNTS[v] for v in group), 0))

@@ -31,6 +31,7 @@ import random
 import shutil
 import time
 
+import pytest
 
 import bitstream_samples as samples
 from bitstream_decode_worker import DecodeWorker
@@ -40,6 +41,10 @@ FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", 20))
 FUZZ_CASES = int(os.environ.get("FUZZ_CASES", 0)) or None
 FUZZ_SEED = int(os.environ.get("FUZZ_SEED", 0))
 CASE_TIMEOUT_S = float(os.environ.get("FUZZ_CASE_TIMEOUT", 20))
+
+# The suite's per-test timeout (pyproject) would otherwise end a longer run: allow the
+# requested time, the last case and building the samples.
+pytestmark = pytest.mark.timeout(FUZZ_SECONDS + CASE_TIMEOUT_S + 300)
 
 # Replacement values for header fields. Values that are valid but only large (say 10**5
 # frames) are left out: the decoder rightly renders them, which takes long on a CPU.

@@ -6,22 +6,19 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from toolkit.cli import make_builtin_dataset, prepare_dataset
 from toolkit.data import builtin
 from toolkit.data.builtin import (CLASSES, PRESETS, BuiltinDatasetError, available_images,
                                   generate_builtin, image_group, split_images)
 from toolkit.data.source import Source
 from toolkit.data.video import read_video
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import make_builtin_dataset  # noqa: E402
-import prepare_dataset  # noqa: E402
 
 TINY = PRESETS["tiny"]
 

@@ -3,12 +3,12 @@ that make no sense are refused with one line before any work; legitimate keys ke
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import moving_frames
+from toolkit.cli import compress_dataset, inpaint_eval, prepare_dataset, train_tsm
 from toolkit.data.source import SourceWriter, VideoRecord
 from toolkit.engine.config import ConfigError, load_config
 from toolkit.tasks.action import ActionError
@@ -16,11 +16,6 @@ from toolkit.tasks.action.config import fit_config
 from toolkit.tasks.action.config import load_config as load_tsm_config
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-import compress_dataset  # noqa: E402
-import inpaint_eval  # noqa: E402
-import prepare_dataset  # noqa: E402
-import train_tsm  # noqa: E402
 
 H, W = 16, 40
 TSM_CONFIG = REPO / "configs" / "tsm" / "tsm_r18_builtin.py"
@@ -89,7 +84,7 @@ def test_compress_keeps_legitimate_keys(data_root, tmp_path):
     assert cfg.codec.network == {"pe_levels": 80, "mlp_hidden": 512, "channels": 8}
     assert cfg.fit.optimizer.type == "Adam" and cfg.fit.optimizer.lr == 0.001
     assert cfg.target_bpp == 0.1 and cfg.output == "nerv_try" and cfg.videos == [0, 1]
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
 
     assert build_codec(cfg.codec).network_overrides == {"pe_levels": 80, "mlp_hidden": 512,
                                                         "channels": 8}

@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from conftest import moving_frames
+from toolkit.cli import compress_dataset
 from toolkit.codecs.bitstream import BitstreamError, read_bitstream
+from toolkit.codecs.layout import BitstreamLayout
 from toolkit.data.source import Source, SourceWriter, VideoRecord
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import compress_dataset  # noqa: E402
 
 TINY_NETWORKS = {
     "nerv": ["codec.network.channels=4", "codec.network.mlp_hidden=16", "codec.network.pe_levels=8"],
@@ -69,7 +69,7 @@ def test_end_to_end_bpp_from_file(codec, data_root, tmp_path):
 def test_decoded_frames_equal_quantised_model_output(codec, data_root, tmp_path):
     """The source written by the decoder is exactly what the encoder's quantised model renders."""
     from toolkit.codecs.inr.codec import FitJob
-    from toolkit.engine.compress import build_codec
+    from toolkit.engine.config import build_codec
 
     work = tmp_path / codec
     assert run_tool(data_root, codec, work) == 0
@@ -81,13 +81,13 @@ def test_decoded_frames_equal_quantised_model_output(codec, data_root, tmp_path)
     fitted = []
     for (job_videos, network_cfg), fit_dir in zip(zip(header["jobs"], header["networks"]),
                                                    sorted((work / "fit").iterdir())):
-        from toolkit.engine.compress import _fit_model_network
+        from toolkit.engine.fit import fit_model_network
 
         job = FitJob(fit_dir.name, job_videos, network_cfg)
-        network = _fit_model_network(codec_obj, job)
+        network = fit_model_network(codec_obj, job)
         network.load_state_dict(torch.load(fit_dir / "network_final.pth", weights_only=True))
         fitted.append((job, network))
-    layout = {k: header[k] for k in ("height", "width", "fps", "videos")}
+    layout = BitstreamLayout.from_header(header)
     _, quantised = codec_obj.compress([n for _, n in fitted], [j for j, _ in fitted], layout)
     context = codec_obj.decode_context(bitstream)
     rendered = list(codec_obj.render(quantised, header, context, "cpu"))
@@ -174,12 +174,13 @@ def test_runner_experiment_names_are_unique(tmp_path):
     from mmengine.config import Config
 
     from toolkit.codecs.inr.codec import FitJob
-    from toolkit.engine.compress import _runner_config, build_codec
+    from toolkit.engine.config import build_codec
+    from toolkit.engine.fit import runner_config
 
     cfg = Config.fromfile(str(compress_dataset.find_config("compress", "nerv")))
     codec = build_codec(cfg.codec)
     job = FitJob("shared", [0], dict(type="NeRV", height=32, width=64, channels=4))
-    names = {_runner_config(cfg, codec, job, tmp_path / str(i), {}).experiment_name for i in range(2)}
+    names = {runner_config(cfg, codec, job, tmp_path / str(i), {}).experiment_name for i in range(2)}
     assert len(names) == 2
 
 
@@ -196,7 +197,7 @@ def test_torchrun_spreads_per_video_networks_over_processes(data_root, tmp_path)
                "throughput.dtypes=[float32]", "workers=1", "output=ffnerv_spread",
                *TINY_NETWORKS["ffnerv"]]
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", "29631", str(Path(compress_dataset.__file__)),
+               "--master_port", "29631", str(Path(__file__).resolve().parents[1] / "tools" / "compress_dataset.py"),
                "--source-root", str(data_root), "--codec", "ffnerv", "--work-dir", str(work),
                "--launcher", "pytorch", "--cfg-options", *options]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
@@ -272,3 +273,21 @@ def test_dnerv_fit_reads_a_frame_file_above_the_limit_and_fits_the_same(data_roo
     held, read = (torch.load(next((tmp_path / w / "fit").iterdir()) / "network_final.pth",
                              weights_only=True) for w in ("held", "read"))
     assert held.keys() == read.keys() and all(torch.equal(held[k], read[k]) for k in held)
+
+
+def test_quiet_by_default_verbose_brings_mmengine_dumps_back(data_root, tmp_path, capsys):
+    """The terminal gets the closing table; mmengine's config and hook dumps go to the log."""
+    from toolkit.engine.console import set_console_verbosity
+
+    try:
+        assert run_tool(data_root, "nerv", tmp_path / "quiet", "output=nerv_quiet") == 0
+        quiet = capsys.readouterr().out
+        logs = "".join(p.read_text() for p in (tmp_path / "quiet").rglob("*.log"))
+        assert "Hooks will be executed" in logs and "Config:" in logs
+        assert "Hooks will be executed" not in quiet and "Config:" not in quiet
+        assert "PSNR (dB)" in quiet and len(quiet.splitlines()) < 20
+        assert run_tool(data_root, "nerv", tmp_path / "verbose", "--verbose", "output=nerv_verbose") == 0
+        verbose = capsys.readouterr().out
+        assert "Hooks will be executed" in verbose and "Config:" in verbose
+    finally:
+        set_console_verbosity(False)

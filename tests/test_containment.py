@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from conftest import moving_frames
+from toolkit.cli import compress_dataset, inpaint_eval, prepare_dataset, train_tsm
 from toolkit.data.layouts import LayoutError, list_index, ucf101_index
 from toolkit.data.source import Source, SourceError, SourceWriter, VideoRecord
 from toolkit.data.video import write_video
 from toolkit.paths import PathError, path_under, relative_path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import compress_dataset  # noqa: E402
-import inpaint_eval  # noqa: E402
-import prepare_dataset  # noqa: E402
-import train_tsm  # noqa: E402
 
 H, W = 16, 40
 

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from conftest import moving_frames
-from toolkit.codecs.inr.dnerv import keyframe_indices
+from toolkit.codecs.inr.keyframes import (keyframe_indices, keyframe_rows, keyframes_by_index,
+                                           load_keyframes, save_keyframes)
+from toolkit.data.frame_file import FrameFile, write_frame_file
 from toolkit.data.source import Source, SourceWriter, VideoRecord
-from toolkit.engine.datasets import (FrameFile, SourceClips, load_keyframes, save_keyframes,
-                                     write_frame_file)
+from toolkit.engine.datasets import SourceClips
 
 LENGTHS = [9, 8, 3, 17]
 
@@ -51,9 +52,12 @@ def test_keyframes_saved_a_video_at_a_time_load_as_np_savez_would(source_root):
     with np.load(source_root / "keyframes.npz") as stored:
         assert list(stored["counts"]) == [len(keyframe_indices(n, 8)) for n in LENGTHS]
         expected = stored["frames"]
-    frames, rows = load_keyframes(source_root / "keyframes.npz", LENGTHS, 8)
+    frames, rows = keyframe_rows(source_root / "keyframes.npz", LENGTHS, 8)
     assert np.array_equal(frames[list(range(len(frames)))], expected)
     assert rows[1] == {0: 2, 7: 3}  # video 1 (8 frames): keyframes 0 and 7 after video 0's 0 and 8
+    # the in-memory views over the same file
+    assert np.array_equal(np.concatenate(load_keyframes(source_root / "keyframes.npz")), expected)
+    assert np.array_equal(keyframes_by_index(source_root / "keyframes.npz", LENGTHS, 8)[1][7], expected[3])
 
 
 @pytest.mark.parametrize("videos", [None, [3, 1]])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 import torch
 
 from conftest import moving_frames
+from toolkit.cli import inpaint_eval
 from toolkit.data.source import Source, SourceWriter, VideoRecord
 from toolkit.engine.config import ConfigError
 from toolkit.tasks.inpaint import (MaskedSourceClips, MaskedSourceFrames, MaskError, MaskSet,
@@ -20,8 +20,6 @@ from toolkit.tasks.inpaint.data import save_masked_keyframes
 
 REPO = Path(__file__).resolve().parents[1]
 CPU_DEMO = REPO / "configs" / "inpaint" / "cpu_demo.py"
-sys.path.insert(0, str(REPO / "tools"))
-import inpaint_eval  # noqa: E402
 
 H, W, FRAMES, VIDEOS, BOX = 32, 40, 8, 3, 8
 MODELS = ("nerv", "nerv_shared", "dnerv", "ffnerv")

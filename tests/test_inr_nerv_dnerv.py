@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from toolkit.codecs.inr.dnerv import (DNeRV, GlobalTemporalMLP, content_time_weights,
-                                      keyframe_indices, plan_clips)
+from toolkit.codecs.inr.dnerv import DNeRV, GlobalTemporalMLP, content_time_weights
+from toolkit.codecs.inr.keyframes import keyframe_indices, plan_clips
 from toolkit.codecs.inr.nerv import NeRV
 from toolkit.codecs.inr.sizing import count_parameters, solve_width, stride_plan
 

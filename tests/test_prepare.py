@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import moving_frames
+from toolkit.cli import prepare_dataset
 from toolkit.data.layouts import LayoutError, class_folder_index, list_index, ucf101_index
 from toolkit.data.prepare import resample_indices, resize_frame
 from toolkit.data.source import Source, SourceError
 from toolkit.data.video import write_video
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-import prepare_dataset  # noqa: E402
 
 
 def test_resample_indices():

@@ -22,3 +22,24 @@ def test_report_from_jsonl(tmp_path):
     assert [curve_label(r) for r in loaded] == ["nerv", "nerv", "h264", "nerv_ddp", "h264 at INR bpp"]
     png = plot_rate_distortion(loaded, tmp_path / "rd.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_source_names_parse_and_format():
+    from toolkit.data.names import SourceName
+
+    cases = {"raw": SourceName("raw"), "nerv_M": SourceName("nerv", "M"),
+             "dnerv_M_ddp": SourceName("dnerv", "M", "ddp"),
+             "h264_at_nerv_M": SourceName("h264", at="nerv_M"),
+             "hevc_L_at_dnerv_L": SourceName("hevc", "L", at="dnerv_L")}
+    for text, name in cases.items():
+        assert SourceName.parse(text) == name and name.format() == text
+    assert [SourceName.parse(t).curve for t in cases] == [
+        "raw", "nerv", "dnerv_ddp", "h264 at INR bpp", "hevc at INR bpp"]
+
+
+def test_gathered_rows_and_sizes_come_from_the_source_name():
+    """Records without the manifest's codec and size are placed by their source name."""
+    from toolkit.tasks.action.gather import _row_name, _size_name
+
+    assert (_row_name({"source": "dnerv_M_ddp"}), _size_name({"source": "dnerv_M_ddp"})) == ("dnerv", "M")
+    assert (_row_name({"source": "raw"}), _size_name({"source": "raw"})) == ("raw", "-")

@@ -6,7 +6,7 @@ the tool in both settings with 1-epoch fits; the tests inspect what it wrote.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 
@@ -31,10 +31,7 @@ RESULT_KEYS = {"setting", "source", "fit_source", "eval_source", "top1", "top5",
 
 
 def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"toolkit.cli.{name}")
 
 
 def moving_square(dy: int, dx: int, rng) -> np.ndarray:
@@ -231,3 +228,46 @@ def test_amp_without_gpu_is_a_clear_error(data_root, tmp_path, capsys):
                                         "--work-dir", str(tmp_path)]) == 2
     assert "--amp needs a CUDA GPU" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_fit_made_for_other_training_data_is_refused(tmp_path, capsys):
+    """A rerun after the source was made again (other videos or content) must not reuse the
+    fit made for the old data: ``fit_raw`` is refused with one line."""
+    data_root, work_root = tmp_path / "data", tmp_path / "work"
+    write_sources(data_root, per_split=(("train", 1), ("test", 1)))
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate") == 0
+    for name in ("raw", "h264_M", "hevc_S"):  # the dataset prepared again, with more videos
+        (data_root / name / "manifest.json").unlink()
+    write_sources(data_root, per_split=(("train", 2), ("test", 1)))
+    capsys.readouterr()
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert "fit_raw" in err and "other training data" in err
+
+
+def test_corrupt_checkpoints_are_one_line_or_passed_over(data_root, tmp_path, capsys):
+    """A corrupt --load-from file or reused final checkpoint is one line; --resume passes a
+    truncated newest checkpoint over for the one before it, saying so."""
+    work_root = tmp_path / "work"
+    garbage = tmp_path / "garbage.pth"
+    garbage.write_bytes(b"not a checkpoint")
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate", "--load-from",
+                     str(garbage)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --load-from") and "\n" not in err, err
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate") == 0
+    fit_dir = work_root / "fit_raw"
+    newest = fit_dir / "epoch_2.pth"  # a second epoch killed while saving
+    newest.write_bytes((fit_dir / "epoch_1.pth").read_bytes()[:1000])
+    (fit_dir / "last_checkpoint").write_text(str(newest))
+    capsys.readouterr()
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate", "--resume",
+                     options=["train_cfg.max_epochs=2"]) == 0
+    assert "epoch_2.pth is truncated or corrupt" in capsys.readouterr().err
+    assert read_results(work_root, "test", "raw")["resumed_from"] == str(fit_dir / "epoch_1.pth")
+    newest.write_bytes(newest.read_bytes()[:1000])  # the final checkpoint damaged: not reused
+    assert train_tsm(data_root, work_root, "raw", "test", "--no-validate",
+                     options=["train_cfg.max_epochs=2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "rerun with --resume" in err, err

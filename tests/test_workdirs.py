@@ -95,7 +95,7 @@ def test_dnerv_keyframes_are_not_reused_for_other_videos(data_root, tmp_path, ca
 
 def test_fit_survives_a_failure_after_it_and_is_reused(data_root, tmp_path, capsys, monkeypatch):
     """Issue 11: quality measurement running out of memory after the fit loses nothing."""
-    import toolkit.engine.compress as compress
+    import toolkit.tasks.compress.stage as compress
 
     work = tmp_path / "work"
 

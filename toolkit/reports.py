@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from toolkit.data.names import SourceName
+
 CODEC_ORDER = ("dnerv", "ffnerv", "nerv", "h264", "hevc")
 SIZE_ORDER = ("S", "M", "L")
 
@@ -35,9 +37,7 @@ def curve_label(row: dict) -> str:
     Classical codecs run at the bpp of INR sources (named ``<codec>_at_<INR source>``) form
     one curve per codec, ``<codec> at INR bpp``, whichever INR set each point.
     """
-    if "_at_" in row["source"]:
-        return f"{row['source'].split('_at_')[0]} at INR bpp"
-    return row["source"].replace(f"_{row.get('size')}", "", 1)
+    return SourceName.parse(row["source"]).curve
 
 
 def markdown_table(rows: list[dict]) -> str:

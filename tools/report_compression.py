@@ -1,33 +1,14 @@
 """Gather compression results into a Markdown table and a rate-distortion PNG.
 
-    python tools/report_compression.py data/builtin data/ucf101 --out docs/results/rd.png
-    (arguments: dataset roots, whose decoded sources hold manifests, or JSON-lines files)
-"""
+A thin shim: the body is toolkit.cli.report_compression (installed as `inr-report-compression`)."""
 
-from __future__ import annotations
-
-import argparse
 import sys
 from pathlib import Path
 
+# A clone runs its own toolkit, installed or not.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from toolkit.reports import load_results, markdown_table, plot_rate_distortion  # noqa: E402
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", help="dataset roots or results .jsonl files")
-    parser.add_argument("--out", default="rd.png", help="PNG path (the table is printed)")
-    args = parser.parse_args(argv)
-    rows = load_results(args.inputs)
-    if not rows:
-        print("error: no compressed sources found in " + ", ".join(args.inputs), file=sys.stderr)
-        return 2
-    print(markdown_table(rows))
-    print(f"rate-distortion plot: {plot_rate_distortion(rows, args.out)}")
-    return 0
-
+from toolkit.cli.report_compression import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

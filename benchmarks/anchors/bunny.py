@@ -87,16 +87,16 @@ def budget_bpp(parameters: float, height: int, width: int, frames: int) -> float
 
 
 def commit() -> str:
+    """The toolkit's commit: TOOLKIT_COMMIT, else git's, else the copy a GPU call carries
+    (the GPU machine's tree has no .git)."""
     if os.environ.get("TOOLKIT_COMMIT"):
         return os.environ["TOOLKIT_COMMIT"]
-    stored = ROOT / ".device_carry" / "COMMIT"
-    if stored.is_file():
-        return stored.read_text().strip()
     try:
         return subprocess.check_output(["git", "describe", "--always", "--dirty"], cwd=ROOT,
                                        text=True, stderr=subprocess.DEVNULL).strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        stored = ROOT / ".device_carry" / "COMMIT"
+        return stored.read_text().strip() if stored.is_file() else "unknown"
 
 
 # ---- data ------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from av.video.reformatter import Interpolation
 
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error, write_bitstream)
+from toolkit.codecs.base import Codec, Encoded
+from toolkit.codecs.layout import CATALOG_KEY
 from toolkit.registry import CODECS
 
 #: Codec name -> (PyAV encoder, PyAV decoder).
@@ -305,7 +307,7 @@ def _ordered_bounded_map(executor: "_InlineExecutor | _WorkerPool", function: Ca
         yield pending.popleft().result()
 
 
-class ClassicalCodec:
+class ClassicalCodec(Codec):
     """H.264 or HEVC compression of a set of videos into one :class:`Bitstream`."""
 
     def __init__(self, settings: EncoderSettings):
@@ -376,6 +378,12 @@ class ClassicalCodec:
             info["tolerance"] = tolerance
         return bitstream, info
 
+    def encode(self, source, videos, target_bpp, preparation, jobs, networks, workers=1) -> Encoded:
+        """The videos at the CRF that meets ``target_bpp`` (see :meth:`compress`)."""
+        frames = [source.read_video(source.videos[i]) for i in videos]
+        bitstream, coding = self.compress(frames, source.fps, target_bpp=target_bpp, workers=workers)
+        return Encoded(bitstream, dict(encoder=coding))
+
     def check_header(self, bitstream: Bitstream) -> list[tuple[int, int, int]]:
         """Validate the header and chunks against this codec before anything is decoded.
 
@@ -386,7 +394,8 @@ class ClassicalCodec:
         fields = HeaderFields(bitstream)
         fields.codec(self.name)
         header = fields.mapping(bitstream.header, "(the header)",
-                                required=("codec", "settings", "crf", "fps", "videos"))
+                                required=("codec", "settings", "crf", "fps", "videos"),
+                                optional=(CATALOG_KEY,))
         codec = self.name
         settings = fields.mapping(header["settings"], "settings",
                                   optional=[f.name for f in dataclasses.fields(EncoderSettings)])
@@ -411,8 +420,8 @@ class ClassicalCodec:
         fields.decoded_pixels(sum(sizes), max(sizes))
         return videos
 
-    def decompress(self, bitstream: Bitstream) -> Iterator[np.ndarray]:
-        """Yield one (T, H, W, 3) uint8 RGB array per video, in order.
+    def decompress(self, bitstream: Bitstream, device="cpu") -> Iterator[np.ndarray]:
+        """Yield one (T, H, W, 3) uint8 RGB array per video, in order (decoded on the CPU).
 
         Every problem with the file (header, chunks, coded streams) raises BitstreamError.
         """

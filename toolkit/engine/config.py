@@ -213,10 +213,32 @@ def add_runner_arguments(parser: argparse.ArgumentParser, cfg_example: str) -> N
                         help="job launcher (pytorch under torchrun)")
     parser.add_argument("--local-rank", "--local_rank", type=int, default=0,
                         help="set by torch.distributed.launch (torchrun sets LOCAL_RANK instead)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="print mmengine's config, hook tables and log lines on the terminal "
+                             "too (they always go to the work dir's log)")
 
 
 def parse_runner_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse; the legacy launcher's ``--local-rank`` becomes LOCAL_RANK, which mmengine reads."""
+    from toolkit.engine.console import set_console_verbosity
+
     args = parser.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    set_console_verbosity(args.verbose)
     return args
+
+
+def build_codec(codec_cfg: dict):
+    """Any codec from ``{"type": name, **arguments}`` (see toolkit.registry.CODECS)."""
+    import toolkit.codecs.classical  # noqa: F401  (registers h264 and hevc)
+    import toolkit.codecs.inr.codec  # noqa: F401  (registers nerv, dnerv and ffnerv)
+    from toolkit.registry import CODECS
+
+    cfg = dict(codec_cfg)
+    name = cfg.pop("type", None)
+    if name not in CODECS.module_dict:
+        raise KeyError(f"unknown codec {name!r}; available: {', '.join(sorted(CODECS.module_dict))}")
+    try:
+        return CODECS.get(name)(**cfg)
+    except (TypeError, ValueError) as exc:  # an unknown key or a bad value in codec=dict(...)
+        raise ConfigError(f"codec {name!r}: {exc}") from None

@@ -44,12 +44,11 @@ def measure_decode_throughput(codec, bitstream, device, dtypes=("float32", "bflo
     context = codec.decode_context(bitstream)  # keyframe decoding (PyAV, on the CPU)
     context_seconds = time.perf_counter() - begin
     num_frames = sum(v["num_frames"] for v in header["videos"])
-    videos = [(network, video) for job, network in zip(header["jobs"], networks) for video in job]
 
     def run(dtype, to_host):
         def decode():
-            for network, video in videos:
-                for batch in codec.render_video(network, header, context, video, device, dtype):
+            for _, batches in codec.render_batches(networks, header, context, device, dtype):
+                for batch in batches:
                     if to_host:
                         frames_to_uint8(batch)
         return decode

@@ -130,6 +130,57 @@ def clean_temporaries(directory) -> None:
                f"{directory} (e.g. {removed[0].name})")
 
 
+# ---- checkpoints -----------------------------------------------------------------------------
+
+def checkpoint_problem(path) -> str | None:
+    """Why the mmengine checkpoint ``path`` cannot be loaded (as a Runner loads it, through
+    toolkit.compat's weights_only loader), or None when it loads."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from toolkit.compat import apply_checkpoint_fix
+
+    apply_checkpoint_fix()
+    try:
+        CheckpointLoader.load_checkpoint(str(path), map_location="cpu", logger="silent")
+    except Exception as exc:  # any failure to load means the file is unusable
+        return type(exc).__name__
+    return None
+
+
+def _checkpoint_epoch(path: Path) -> int:
+    try:
+        return int(path.stem.split("_")[-1])
+    except ValueError:
+        return -1
+
+
+def resume_checkpoint(fit_dir: Path) -> Path | None:
+    """The newest checkpoint (``epoch_*.pth``) of ``fit_dir`` that loads; older ones stand in
+    for a truncated or corrupt newest one (a run killed while saving), saying so. None: fit
+    from the start."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    from toolkit.compat import apply_checkpoint_fix
+
+    apply_checkpoint_fix()
+    unreadable = []
+    for path in sorted(Path(fit_dir).glob("epoch_*.pth"), key=_checkpoint_epoch, reverse=True):
+        try:  # as the Runner will load it (toolkit.compat's weights_only loader)
+            state = CheckpointLoader.load_checkpoint(str(path), map_location="cpu", logger="silent")
+            state["meta"]["epoch"], state["state_dict"]  # noqa: B018  (present, or corrupt)
+        except Exception as exc:  # any failure to load means the file is unusable
+            unreadable.append(path.name)
+            notice(f"checkpoint {path} is truncated or corrupt ({type(exc).__name__}); "
+                   f"it is not resumed from")
+            continue
+        if unreadable:
+            notice(f"resuming {fit_dir} from {path.name}, its last readable checkpoint")
+        return path
+    if unreadable:
+        notice(f"{fit_dir} has no readable checkpoint: fitting from the start")
+    return None
+
+
 # ---- what a result was made for ------------------------------------------------------------
 
 def differences(old: dict, new: dict, limit: int = 3) -> list[str]:

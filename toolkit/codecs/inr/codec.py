@@ -1,17 +1,18 @@
 """INR codecs: size networks to a bit budget, pack them into a bitstream, decode it.
 
-An INR codec does not train anything itself: :mod:`toolkit.engine.compress` fits the
-networks it plans (:meth:`INRCodec.fit_jobs`) with an mmengine Runner, then calls
-:meth:`INRCodec.compress` with the fitted networks. :meth:`INRCodec.decompress`
-needs only the bitstream: the header names the network architecture(s) and the
-videos, the chunks hold the entropy-coded weights (and D-NeRV's coded keyframes).
+An INR codec does not train anything itself: the fitting service
+(:mod:`toolkit.engine.fit`) fits the networks it plans (:meth:`INRCodec.fit_jobs`) with
+an mmengine Runner, then :meth:`INRCodec.encode` packs the fitted networks
+(:meth:`INRCodec.compress`). :meth:`INRCodec.decompress` needs only the bitstream: the
+header names the network architecture(s) and the videos, the chunks hold the
+entropy-coded weights (and D-NeRV's coded keyframes). Rendering networks to frames has
+one home, :meth:`INRCodec.render_batches`.
 """
 
 from __future__ import annotations
 
 import inspect
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -19,12 +20,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from toolkit.codecs.base import Codec, Encoded, FitJob, Preparation
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
-from toolkit.codecs.inr.dnerv import keyframe_count, keyframe_indices, plan_clips
+from toolkit.codecs.inr import keyframes as kf
 from toolkit.codecs.inr.networks import NETWORKS, build_network
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
+from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
 from toolkit.codecs.quantize import remove_fake_quantization
 from toolkit.registry import CODECS
 
@@ -56,28 +59,6 @@ NETWORK_FIELDS = {
 }
 
 
-@dataclass
-class FitJob:
-    """One network to fit: which videos of the source it represents, and its config."""
-
-    name: str
-    videos: list[int]
-    network: dict
-    dataset: dict = field(default_factory=dict)
-
-
-@dataclass
-class Preparation:
-    """What a codec sets up before fitting: the bits left for weights, extra bitstream
-    content (header entries, chunks), extra dataset arguments, and facts for the results."""
-
-    weight_bits: float
-    header: dict = field(default_factory=dict)
-    chunks: dict = field(default_factory=dict)
-    dataset_args: dict = field(default_factory=dict)
-    info: dict = field(default_factory=dict)
-
-
 def frames_to_uint8(frames: torch.Tensor) -> np.ndarray:
     """(N, 3, H, W) float in [0, 1] -> (N, H, W, 3) uint8, the same on every run."""
     return (frames.float().clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
@@ -90,7 +71,7 @@ def storable_state(network: nn.Module) -> dict[str, torch.Tensor]:
             if v.is_floating_point()}
 
 
-class INRCodec:
+class INRCodec(Codec):
     """Shared part of the INR codecs. Subclasses set the class attributes and ``render_video``."""
 
     name: str
@@ -98,11 +79,7 @@ class INRCodec:
     width_key: str
     fit_model: str
     dataset_type: str
-    per_video = False
-    #: Files :meth:`prepare` keeps in the work dir and reuses (see toolkit.engine.workdir).
-    cached_files: tuple[str, ...] = ()
-    #: its dataset can read the frames from a frame file (``fit.max_frames_in_memory``)
-    reads_frame_file = False
+    measures_decode_throughput = True
 
     def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
                  min_width: int = 4):
@@ -117,11 +94,6 @@ class INRCodec:
         self.min_width = min_width
 
     # ---- planning ----------------------------------------------------------------------
-    def prepare(self, source, videos: Sequence[int], budget_bits: float, work_dir, workers: int = 1,
-                rank: int = 0) -> Preparation:
-        """Before fitting; the whole budget goes to weights unless a codec stores more."""
-        return Preparation(weight_bits=budget_bits)
-
     def extra_network_args(self, num_frames: int) -> dict:
         return {}
 
@@ -143,23 +115,31 @@ class INRCodec:
             cfg[self.width_key] = width
         return cfg
 
-    def fit_jobs(self, source, videos: Sequence[int], weight_bits: float, **context) -> list[FitJob]:
-        """One shared network over ``videos`` whose weights may use ``weight_bits``."""
-        frames = sum(source.videos[i].num_frames for i in videos)
-        budget = weight_bits / BITS_PER_PARAMETER_ESTIMATE
-        return [FitJob("shared", list(videos),
-                       self.network_config(source.height, source.width, frames, budget))]
+    def fit_jobs(self, source, videos: Sequence[int], weight_bits: float,
+                 per_video: bool | None = None) -> list[FitJob]:
+        """One network shared by ``videos``, or with ``per_video`` (default: the codec's) one
+        per video, each with its frames' share of ``weight_bits``."""
+        counts = {i: source.videos[i].num_frames for i in videos}
+        total = sum(counts.values())
+
+        def job(name, chosen, bits):
+            frames = sum(counts[i] for i in chosen)
+            return FitJob(name, list(chosen), self.network_config(
+                source.height, source.width, frames, bits / BITS_PER_PARAMETER_ESTIMATE))
+
+        if self.per_video if per_video is None else per_video:
+            return [job(f"video_{i:05d}", [i], weight_bits * counts[i] / total) for i in videos]
+        return [job("shared", videos, weight_bits)]
 
     # ---- bitstream ---------------------------------------------------------------------
-    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
+    def compress(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob],
+                 layout: BitstreamLayout,
                  extra_header: dict | None = None, extra_chunks: dict | None = None
                  ) -> tuple[Bitstream, list[nn.Module]]:
         """Quantise and entropy-code the fitted networks.
 
-        ``layout``: ``{"height", "width", "fps", "videos": [{"index", "num_frames"}, ...]}``
-        of the videos in decoding order (``index``: the video's index in the source). Returns
-        the bitstream and the networks carrying exactly the weights a decoder reconstructs
-        (their output is the decoded video).
+        ``layout``: the videos in decoding order. Returns the bitstream and the networks
+        carrying exactly the weights a decoder reconstructs (their output is the decoded video).
         """
         header = {**self.layout_header(jobs, layout), **(extra_header or {})}
         chunks, decoded = {}, []
@@ -170,27 +150,30 @@ class INRCodec:
         chunks.update(extra_chunks or {})
         return Bitstream(header=header, chunks=chunks), decoded
 
-    def layout_header(self, jobs: Sequence[FitJob], layout: dict) -> dict:
+    def layout_header(self, jobs: Sequence[FitJob], layout: BitstreamLayout) -> dict:
         """The header entries that say which network renders which video."""
-        position = {v["index"]: k for k, v in enumerate(layout["videos"])}
+        entries = layout.with_jobs([job.videos for job in jobs]).to_header()
         return dict(codec=self.name, bits=self.bits, networks=[job.network for job in jobs],
-                    jobs=[[position[v] for v in job.videos] for job in jobs], **layout)
+                    jobs=entries.pop("jobs"), **entries)
 
-    def fit_context(self, preparation: Preparation) -> dict:
-        """What the fitted networks render with besides themselves (as ``decode_context``)."""
-        return {}
-
-    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob], layout: dict,
-                      preparation: Preparation, device="cpu") -> Iterator[np.ndarray]:
-        """Every video as the fitted networks render it before quantisation, (T, H, W, 3) uint8."""
+    def render_fitted(self, networks: Sequence[nn.Module], jobs: Sequence[FitJob],
+                      layout: BitstreamLayout, context: dict, device="cpu") -> Iterator[np.ndarray]:
+        """Every video as the fitted networks render it before quantisation, (T, H, W, 3) uint8;
+        ``context`` as :meth:`fit_context` gives it (D-NeRV: the keyframes the fit saw)."""
         networks = [n.to(device).eval() for n in networks]
         try:
             with deterministic_decoding():
-                yield from self.render(networks, self.layout_header(jobs, layout),
-                                       self.fit_context(preparation), device)
+                yield from self.render(networks, self.layout_header(jobs, layout), context, device)
         finally:
             for network in networks:
                 network.cpu()
+
+    def encode(self, source, videos, target_bpp, preparation, jobs, networks, workers=1) -> Encoded:
+        """Pack the fitted ``networks`` with what :meth:`prepare` added (see :meth:`compress`)."""
+        bitstream, decoded = self.compress(networks, jobs, BitstreamLayout.of_source(source, videos),
+                                           preparation.header, preparation.chunks)
+        return Encoded(bitstream, dict(parameters=self.parameters_of(decoded),
+                                       networks=[job.network for job in jobs]))
 
     @staticmethod
     def _load(network_cfg: dict, weights: dict) -> nn.Module:
@@ -215,7 +198,8 @@ class INRCodec:
         """
         fields = HeaderFields(bitstream)
         fields.codec(self.name)
-        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys)
+        header = fields.mapping(bitstream.header, "(the header)", required=self.header_keys,
+                                optional=(CATALOG_KEY,))
         fields.integer(header["bits"], "bits", 1, 16)
         height = fields.integer(header["height"], "height", 8, MAX_FRAME_SIDE)
         width = fields.integer(header["width"], "width", 8, MAX_FRAME_SIDE)
@@ -316,13 +300,20 @@ class INRCodec:
             yield from self.render(networks, bitstream.header, context, device)
 
     # ---- rendering ---------------------------------------------------------------------
-    def render(self, networks, header: dict, context: dict, device, dtype=torch.float32
-               ) -> Iterator[np.ndarray]:
+    def render_batches(self, networks, header: dict, context: dict, device, dtype=torch.float32
+                       ) -> Iterator[tuple[int, Iterator[torch.Tensor]]]:
+        """(video position, its frames as batches (N, 3, H, W) on ``device``) of every video of
+        ``header`` in order, rendered by the job's network of ``networks``."""
         for job, network in zip(header["jobs"], networks):
             for video in job:
-                # batch by batch to host memory: a whole video never sits on the device
-                yield np.concatenate([frames_to_uint8(batch) for batch in
-                                      self.render_video(network, header, context, video, device, dtype)])
+                yield video, self.render_video(network, header, context, video, device, dtype)
+
+    def render(self, networks, header: dict, context: dict, device, dtype=torch.float32
+               ) -> Iterator[np.ndarray]:
+        """Every video of ``header`` as (T, H, W, 3) uint8, in order."""
+        for _, batches in self.render_batches(networks, header, context, device, dtype):
+            # batch by batch to host memory: a whole video never sits on the device
+            yield np.concatenate([frames_to_uint8(batch) for batch in batches])
 
     def render_video(self, network, header, context, video: int, device, dtype
                      ) -> Iterator[torch.Tensor]:
@@ -383,7 +374,7 @@ class DNeRVCodec(INRCodec):
     width_key = "fc_dim"
     fit_model = "DNeRVFitModel"
     dataset_type = "SourceClips"
-    cached_files = ("keyframes.bits", "keyframes.npz", "frames.npy")
+    cached_files = ("keyframes.bits", "keyframes.npz")
     reads_frame_file = True
 
     def __init__(self, clip_len: int = 8, keyframe_share: float = 0.6,
@@ -401,74 +392,53 @@ class DNeRVCodec(INRCodec):
         return dict(clip_len=self.clip_len)
 
     def keyframe_codec(self):
-        from toolkit.codecs.classical import ClassicalCodec, EncoderSettings
+        """The classical codec of the keyframes, all-intra (see toolkit.codecs.inr.keyframes)."""
+        return kf.keyframe_coder(self.keyframe_settings)
 
-        return ClassicalCodec(EncoderSettings(**{**self.keyframe_settings, "gop": 1}))
+    def prepare(self, source, videos, budget_bits, directory, workers=1):
+        """Code the keyframes with ``keyframe_share`` of the budget into ``directory``: the
+        decoded ones (``keyframes.npz``) feed the fit, the coded ones (``keyframes.bits``) the
+        bitstream. Returns the keyframe encoder's facts."""
+        from toolkit.codecs.bitstream import write_bitstream
 
-    def code_keyframes(self, source, videos: Sequence[int], target_bits: float, workers: int = 1
-                       ) -> tuple[Bitstream, list[np.ndarray], dict]:
-        """Encode each video's keyframes (all-intra) and decode them back."""
-        stills = []
-        for i in videos:
-            frames = source.read_video(source.videos[i])
-            stills.append(frames[keyframe_indices(len(frames), self.clip_len)])
-        pixels = sum(len(s) for s in stills) * source.height * source.width
-        codec = self.keyframe_codec()
-        coded, info = codec.compress(stills, source.fps, target_bpp=target_bits / pixels,
-                                     workers=workers)
-        decoded = list(codec.decompress(coded))
-        return coded, decoded, info
+        coded, decoded, info = kf.code_keyframes(source, videos, self.clip_len,
+                                                 self.keyframe_share * budget_bits,
+                                                 self.keyframe_codec(), workers)
+        write_bitstream(Path(directory) / "keyframes.bits", coded)
+        kf.save_keyframes(Path(directory) / "keyframes.npz", decoded)
+        return info
 
-    def prepare(self, source, videos, budget_bits, work_dir, workers=1, rank=0):
-        """Code the keyframes (rank 0; reused when already written) with ``keyframe_share``
-        of the budget; the decoded keyframes feed the fit, the coded ones the bitstream."""
-        from mmengine.dist import barrier
+    def preparation(self, directory, budget_bits, made):
+        """The coded keyframes' bits come off the budget; the rest goes to the weights."""
+        from toolkit.codecs.bitstream import read_bitstream
 
-        from toolkit.codecs.bitstream import read_bitstream, write_bitstream
-        from toolkit.engine.datasets import save_keyframes
-
-        decoded_path, coded_path = Path(work_dir) / "keyframes.npz", Path(work_dir) / "keyframes.bits"
-        info = {}
-        if rank == 0 and not (decoded_path.is_file() and coded_path.is_file()):
-            coded, decoded, info = self.code_keyframes(source, videos,
-                                                       self.keyframe_share * budget_bits, workers)
-            write_bitstream(coded_path, coded)
-            save_keyframes(decoded_path, decoded)
-        barrier()
-        coded = read_bitstream(coded_path)
+        decoded_path = Path(directory) / "keyframes.npz"
+        coded = read_bitstream(Path(directory) / "keyframes.bits")
         keyframe_bits = 8 * sum(len(c) for c in coded.chunks.values())
-        chunks = {f"keyframes/{name.split('/')[-1]}": data for name, data in coded.chunks.items()}
+        header, chunks = kf.embed(coded)
         return Preparation(
             weight_bits=max(budget_bits - keyframe_bits, 0.05 * budget_bits),
-            header={"keyframes": coded.header}, chunks=chunks,
+            header=header, chunks=chunks,
             dataset_args=dict(keyframes=str(decoded_path), clip_len=self.clip_len),
-            info=dict(keyframe_bits=keyframe_bits, keyframe_coding=info))
+            info=dict(keyframe_bits=keyframe_bits, keyframe_coding=made))
 
     def fit_context(self, preparation):
         """The decoded keyframes the fit trained with (written by :meth:`prepare`)."""
-        with np.load(preparation.dataset_args["keyframes"]) as stored:
-            frames, counts = stored["frames"], stored["counts"]
-        return {"keyframes": np.split(frames, np.cumsum(counts)[:-1])}
+        return {"keyframes": kf.load_keyframes(preparation.dataset_args["keyframes"])}
 
     header_keys = INRCodec.header_keys + ("keyframes",)
 
     def extra_chunks(self, header):
-        return [f"keyframes/{i:05d}" for i in range(len(header["videos"]))]
-
-    @staticmethod
-    def _coded_keyframes(bitstream: Bitstream) -> Bitstream:
-        names = sorted(n for n in bitstream.chunks if n.startswith("keyframes/"))
-        return Bitstream(header=bitstream.header["keyframes"], path=bitstream.path,
-                         chunks={f"video/{n.split('/')[-1]}": bitstream.chunks[n] for n in names})
+        return kf.chunk_names(len(header["videos"]))
 
     def check_header(self, bitstream):
         """The INR checks, and one coded keyframe video per video holding its clips' keyframes."""
         header = super().check_header(bitstream)
-        keyframes = self.keyframe_codec().check_header(self._coded_keyframes(bitstream))
+        keyframes = self.keyframe_codec().check_header(kf.coded_keyframes(bitstream))
         for job, cfg in zip(header["jobs"], header["networks"]):
             for video in job:
                 clip_len = cfg.get("clip_len", 8)
-                expected = (keyframe_count(header["videos"][video]["num_frames"], clip_len),
+                expected = (kf.keyframe_count(header["videos"][video]["num_frames"], clip_len),
                             header["height"], header["width"])
                 if keyframes[video] != expected:
                     raise bitstream_error(bitstream, f"header field keyframes.videos[{video}] is "
@@ -477,12 +447,12 @@ class DNeRVCodec(INRCodec):
         return header
 
     def decode_context(self, bitstream):
-        return {"keyframes": list(self.keyframe_codec().decompress(self._coded_keyframes(bitstream)))}
+        return {"keyframes": list(self.keyframe_codec().decompress(kf.coded_keyframes(bitstream)))}
 
     def render_video(self, network, header, context, video, device, dtype):
         num_frames, clip_len = header["videos"][video]["num_frames"], network.clip_len
-        keys = dict(zip(keyframe_indices(num_frames, clip_len), context["keyframes"][video]))
-        plans = plan_clips(num_frames, clip_len)
+        keys = dict(zip(kf.keyframe_indices(num_frames, clip_len), context["keyframes"][video]))
+        plans = kf.plan_clips(num_frames, clip_len)
         batch = max(1, self.render_batch // clip_len)
         with torch.no_grad(), _autocast(device, dtype):
             for first in range(0, len(plans), batch):
@@ -543,16 +513,6 @@ class FFNeRVCodec(INRCodec):
                           f"({1 - solved / budget:.0%} below; the widths' steps are coarse this "
                           f"close to the smallest network)")
         return cfg
-
-    def fit_jobs(self, source, videos, weight_bits, **context):
-        total = sum(source.videos[i].num_frames for i in videos)
-        jobs = []
-        for i in videos:
-            n = source.videos[i].num_frames
-            budget = weight_bits * n / total / BITS_PER_PARAMETER_ESTIMATE
-            jobs.append(FitJob(f"video_{i:05d}", [i],
-                               self.network_config(source.height, source.width, n, budget)))
-        return jobs
 
     def render_video(self, network, header, context, video, device, dtype):
         with torch.no_grad(), _autocast(device, dtype):

@@ -14,8 +14,6 @@ cuDNN's NHWC kernels need no layout transposes; the parameters and the state dic
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
@@ -25,65 +23,6 @@ from .sizing import stride_plan
 
 NUM_KEYFRAMES = 2  # start and end keyframe of a clip
 INSTANCE_NORM_EPS = 1e-5
-
-
-@dataclass(frozen=True)
-class ClipPlan:
-    """How one clip of a video is formed (all indices 0-based frame indices of the video).
-
-    ``frame_indices`` has ``clip_len`` entries, the padding repeating the last real frame,
-    and ``valid`` marks the real ones. ``times`` is the network's time input per frame,
-    ``index / (num_frames - 1)``; ``end_weights`` is the weight of the end keyframe in the
-    fusion, ``(index - start) / max(1, end - start)`` as in the official data loader (it equals
-    ``k / clip_len`` except in a last clip whose end keyframe is capped at the last frame).
-    """
-
-    start: int
-    frame_indices: tuple[int, ...]
-    valid: tuple[bool, ...]
-    keyframes: tuple[int, int]
-    times: tuple[float, ...]
-    end_weights: tuple[float, ...]
-
-
-def plan_clips(num_frames: int, clip_len: int = 8) -> list[ClipPlan]:
-    """Cut a video into clips: clip c covers frames clip_len*c ... clip_len*c + clip_len - 1.
-
-    Its keyframes are its first frame and the first frame of the next clip, capped at the
-    last frame, so neighbouring clips share a keyframe.
-    """
-    if num_frames < 1:
-        raise ValueError(f"a video needs at least one frame to be planned, got num_frames={num_frames}")
-    if clip_len < 1:
-        raise ValueError(f"clip_len must be >= 1, got {clip_len}")
-    last = num_frames - 1
-    plans = []
-    for start in range(0, num_frames, clip_len):
-        end = min(start + clip_len, last)
-        frames = [start + k for k in range(clip_len)]
-        indices = tuple(min(i, last) for i in frames)
-        plans.append(ClipPlan(
-            start=start,
-            frame_indices=indices,
-            valid=tuple(i <= last for i in frames),
-            keyframes=(start, end),
-            times=tuple(i / max(last, 1) for i in indices),
-            end_weights=tuple((i - start) / max(end - start, 1) for i in indices),
-        ))
-    return plans
-
-
-def keyframe_indices(num_frames: int, clip_len: int = 8) -> list[int]:
-    """Sorted 0-based indices of the frames stored as keyframes: 0, clip_len, ... and the last."""
-    return sorted({k for plan in plan_clips(num_frames, clip_len) for k in plan.keyframes})
-
-
-def keyframe_count(num_frames: int, clip_len: int = 8) -> int:
-    """``len(keyframe_indices(num_frames, clip_len))`` without planning the clips: every
-    clip start, plus the last frame unless it starts a clip."""
-    if num_frames < 1 or clip_len < 1:
-        raise ValueError(f"keyframe_count needs num_frames and clip_len >= 1, got {num_frames}, {clip_len}")
-    return -(-num_frames // clip_len) + ((num_frames - 1) % clip_len != 0)
 
 
 def content_time_weights(num_frames: int) -> torch.Tensor:
@@ -314,7 +253,7 @@ class DNeRV(nn.Module):
                              f"got {tuple(end_weight.shape)}")
         if self.use_gtmlp and frames != self.clip_len:
             raise ValueError(f"DNeRV with GTMLP decodes whole clips of {self.clip_len} frames, "
-                             f"got {frames}; pad the clip (see plan_clips)")
+                             f"got {frames}; pad the clip (see keyframes.plan_clips)")
         return batch, frames
 
     def _layout(self, x: torch.Tensor) -> torch.Tensor:

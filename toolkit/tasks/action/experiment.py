@@ -8,12 +8,14 @@ under ``torchrun`` spreads them over GPUs. Every rank takes the same decisions
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from toolkit import compat
 from toolkit.data.source import Source
+from toolkit.engine.workdir import checkpoint_problem, resume_checkpoint
 from toolkit.runinfo import atomic_write_json, run_facts
 from toolkit.tasks.action.config import eval_config, final_checkpoint_name, fit_config, load_config
 from toolkit.tasks.action.layout import (FIT_FILE, REFERENCE_SOURCE, ActionError, RunPlan,
@@ -104,7 +106,22 @@ def _last_checkpoint(work_dir: Path) -> str | None:
     return path if path and Path(path).is_file() else None
 
 
-def _check_same_model(record_path: Path, cfg) -> None:
+#: Manifest entries that say what a source holds (not when or where it was made).
+_DATA_KEYS = ("height", "width", "fps", "classes", "videos", "prepare", "bitstream")
+
+
+def _training_data(source: Source) -> str:
+    """A digest of the data a fit trains on: the source's videos (paths, labels, splits,
+    frame counts), frame format, how it was prepared or its bitstream, and its train list.
+    A source prepared or decoded again with other content gets another digest."""
+    described = {k: source.manifest.get(k) for k in _DATA_KEYS}
+    text = json.dumps(described, sort_keys=True, default=str) + source.list_path("train").read_text()
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_same_fit(record_path: Path, cfg, source: Source) -> None:
+    """A fit in ``record_path``'s directory is continued or reused only for the same model
+    and the same training data (records without the data digest predate it: not compared)."""
     if not record_path.is_file():
         return
     recorded = json.loads(record_path.read_text())
@@ -112,6 +129,11 @@ def _check_same_model(record_path: Path, cfg) -> None:
         raise ActionError(
             f"{record_path.parent} holds a fit of a different model (config "
             f"{recorded.get('config')}); use another --work-dir or delete that directory")
+    if recorded.get("train_data", _training_data(source)) != _training_data(source):
+        raise ActionError(
+            f"{record_path.parent} holds a fit made for other training data (source "
+            f"{source.name!r} was prepared or decoded again since); use another --work-dir or "
+            f"delete that directory to fit again")
 
 
 def _write_fit_record(path: Path, cfg, options: RunOptions, source: Source, **status) -> None:
@@ -120,7 +142,7 @@ def _write_fit_record(path: Path, cfg, options: RunOptions, source: Source, **st
     if is_main_process():
         atomic_write_json(path, dict(
             source=source.name, config=str(Path(options.config).resolve()),
-            model=_model_signature(cfg),
+            model=_model_signature(cfg), train_data=_training_data(source),
             epochs=int(cfg.train_cfg.max_epochs),
             train_list=str(source.list_path("train").resolve()),
             load_from=options.load_from, **status, **run_facts()))
@@ -138,8 +160,12 @@ def fit(options: RunOptions, source: Source) -> FitResult:
     epochs = int(cfg.train_cfg.max_epochs)
     final = work_dir / final_checkpoint_name(cfg)
     record_path = work_dir / FIT_FILE
-    _check_same_model(record_path, cfg)
-    if final.is_file():
+    _check_same_fit(record_path, cfg, source)
+    problem = checkpoint_problem(final) if final.is_file() else None
+    if problem and not options.resume:
+        raise ActionError(f"{final} is truncated or corrupt ({problem}); rerun with --resume "
+                          f"to continue from the checkpoint before it")
+    if final.is_file() and not problem:
         print_log(f"fit on {source.name!r} is done, reusing {final}", logger="current")
         return FitResult(source.name, work_dir, final, epochs, reused=True, resumed_from=None)
 
@@ -148,11 +174,19 @@ def fit(options: RunOptions, source: Source) -> FitResult:
         raise ActionError(f"{work_dir} holds an unfinished fit (last checkpoint {latest}, the "
                           f"config asks for {epochs} epochs); pass --resume to continue it, "
                           f"or delete the directory to start over")
-    resumed_from = latest if options.resume else None
+    # the newest checkpoint that loads; a truncated newer one is passed over, saying so
+    resumed = resume_checkpoint(work_dir) if options.resume else None
+    resumed_from = str(resumed) if resumed else None
+    if options.load_from and not resumed_from:
+        problem = checkpoint_problem(options.load_from)
+        if problem:
+            raise ActionError(f"--load-from {options.load_from} is not a checkpoint that loads "
+                              f"({problem}); give an mmengine/mmaction2 checkpoint file")
     cfg.resume = resumed_from is not None
-    # mmengine resumes from load_from when both are set: a pretrained file must not be
+    # mmengine resumes from load_from when both are set (else from the checkpoint its
+    # last_checkpoint names, which may be the corrupt one): a pretrained file must not be
     # mistaken for this fit's own checkpoint
-    cfg.load_from = None if cfg.resume else options.load_from
+    cfg.load_from = resumed_from if cfg.resume else options.load_from
     if cfg.resume or cfg.load_from:
         compat.apply_checkpoint_fix()
     _write_fit_record(record_path, cfg, options, source, finished=False, checkpoint=None)

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from toolkit.data.names import SourceName
 from toolkit.runinfo import atomic_write_text
 from toolkit.tasks.action.layout import REFERENCE_SOURCE, SETTINGS, ActionError, WorkLayout
 
@@ -31,11 +32,11 @@ def _ordered(names, canonical) -> list:
 
 
 def _row_name(record: dict) -> str:
-    return record.get("source_codec") or record["source"].rsplit("_", 1)[0]
+    return record.get("source_codec") or SourceName.parse(record["source"]).codec
 
 
 def _size_name(record: dict) -> str:
-    return record.get("source_size") or NO_SIZE
+    return record.get("source_size") or SourceName.parse(record["source"]).size or NO_SIZE
 
 
 @dataclass(frozen=True)

@@ -4,17 +4,18 @@
 
 1. Choose the videos, draw their masks (``masks.json``, checked on a rerun).
 2. For each model (``cfg.models[name]``: an INR codec with explicit widths, per-video or
-   shared networks, fit settings), fit its networks with the compression stage's
-   :func:`~toolkit.engine.compress.fit_job` on the masked datasets of
-   :mod:`toolkit.tasks.inpaint.data` (mask-aware loss, mmengine Runner, AMP,
-   checkpoints, resume, torchrun), then render every video from the fitted networks.
+   shared networks, fit settings), let the codec plan its networks, fit them with the
+   fitting service (:func:`toolkit.engine.fit.fit_networks`: mmengine Runner, AMP,
+   checkpoints, resume, torchrun) on the masked datasets of
+   :mod:`toolkit.tasks.inpaint.data` (mask-aware loss), then render every video with the
+   codec (:meth:`~toolkit.codecs.inr.codec.INRCodec.render_fitted`).
 3. Score each rendered video against the unmasked original (hidden area, visible
    area, whole frame), write ``results.json``, ``results.md`` and a PNG panel per video.
 
 Work directory::
 
     <work_dir>/masks.json  results.json  results.md  panels/<video>.png
-    <work_dir>/<model>/jobs.json  [keyframes_<job>.npz]  fit/<job>/...  (fit_job's)
+    <work_dir>/<model>/jobs.json  [keyframes_<job>.npz]  fit/<job>/...  (the fitting service's)
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from toolkit.codecs.inr.codec import FitJob, INRCodec, frames_to_uint8
+from toolkit.codecs.base import FitJob
+from toolkit.codecs.inr.codec import INRCodec
+from toolkit.codecs.inr.keyframes import load_keyframes
+from toolkit.codecs.layout import BitstreamLayout
 from toolkit.data.source import Source
-from toolkit.engine.config import ConfigError, positive
+from toolkit.engine.config import ConfigError, build_codec, positive
 from toolkit.engine.datasets import select_videos
+from toolkit.engine.fit import Fitted
 from toolkit.paths import PathError, plain_name
 from toolkit.registry import CODECS
 from toolkit.runinfo import atomic_write_json, atomic_write_text, run_facts
@@ -54,8 +59,6 @@ class InpaintModel:
 
     @classmethod
     def from_config(cls, name: str, entry: dict, shared_fit: dict) -> "InpaintModel":
-        from toolkit.engine.compress import build_codec
-
         where = f"models.{name}"
         try:
             plain_name(name, "model name")  # its fits go to <work_dir>/<name>
@@ -91,22 +94,19 @@ class InpaintModel:
         return cls(name, codec_cfg, codec, per_video, fit)
 
     def jobs(self, source: Source, videos: Sequence[int]) -> list[FitJob]:
-        """The networks to fit: one per video, or one shared by all ``videos``."""
-        def network(chosen):
-            frames = sum(source.videos[i].num_frames for i in chosen)
-            return self.codec.network_config(source.height, source.width, frames, 0)
-
-        if self.per_video:
-            return [FitJob(f"video_{i:05d}", [i], network([i])) for i in videos]
-        return [FitJob("shared", list(videos), network(videos))]
+        """The networks to fit (as the codec plans them, at their explicit widths): one per
+        video, or one shared by all ``videos``."""
+        return self.codec.fit_jobs(source, videos, 0.0, per_video=self.per_video)
 
     def describe(self, jobs: Sequence[FitJob]) -> dict:
         return dict(codec=self.codec_cfg, per_video=self.per_video,
                     jobs=[dict(name=j.name, videos=j.videos, network=j.network) for j in jobs])
 
-    def result(self, fitted: Sequence["FittedJob"], per_video: dict[str, dict]) -> dict:
+    def result(self, fitted: Sequence[Fitted], per_video: dict[str, dict]) -> dict:
         """The model's entry of ``results.json``."""
-        jobs = [item.info for item in fitted]
+        jobs = [dict(job=item.job.name, reused=item.info["reused"], fit_seconds=item.info.get("seconds"),
+                     epochs=item.info.get("epochs"),
+                     parameters=sum(p.numel() for p in item.network.parameters())) for item in fitted]
         return dict(codec=self.codec_cfg, networks="per video" if self.per_video else "shared",
                     fit=self.fit, parameters=sum(j["parameters"] for j in jobs),
                     fit_time_s=sum(j["fit_seconds"] or 0.0 for j in jobs), jobs=jobs,
@@ -155,7 +155,7 @@ class RunContext:
     device: str
 
     def fit_cfg(self, model: InpaintModel):
-        """The config :func:`fit_job` reads: fit settings, launcher, seed, resume."""
+        """The config the fitting service reads: fit settings, launcher, seed, resume."""
         from mmengine.config import ConfigDict
 
         cfg = self.cfg
@@ -176,63 +176,57 @@ def _check_jobs(path: Path, description: dict, rank: int) -> None:
     barrier()
 
 
-def _keyframe_arrays(path: Path) -> list[np.ndarray]:
-    with np.load(path) as data:
-        return np.split(data["frames"], np.cumsum(data["counts"])[:-1])
-
-
-@dataclass
-class FittedJob:
-    job: FitJob
-    network: torch.nn.Module      # on the CPU
-    context: dict                 # what rendering needs besides the network (D-NeRV keyframes)
-    info: dict                    # reused, fit seconds, parameters
-
-
-def fit_networks(model: InpaintModel, run: RunContext) -> list[FittedJob]:
-    """Fit (or reuse) every network of ``model`` on the masked videos."""
+def fit_networks(model: InpaintModel, run: RunContext) -> list[Fitted]:
+    """Fit (or reuse) every network of ``model`` on the masked videos (D-NeRV: with the
+    keyframes as the mask setting shows them, written first)."""
     from mmengine.dist import barrier, get_rank
 
-    from toolkit.engine.compress import fit_job
+    from toolkit.engine.fit import fit_networks as fit_service
 
     rank = get_rank()
     model_dir = run.work_dir / model.name
     jobs = model.jobs(run.source, run.videos)
     _check_jobs(model_dir / "jobs.json", model.describe(jobs), rank)
-    fitted = []
-    for job in jobs:
+    keyframes = _masked_keyframe_files(model, run, jobs, model_dir, rank)
+    barrier()
+
+    def dataset_of(job):
         dataset = dict(type=f"Masked{model.codec.dataset_type}", data_root=str(run.data_root),
-                       source=run.source.root.name, videos=job.videos,
-                       masks=str(run.masks_path))
-        context = {}
-        if model.codec.dataset_type == "SourceClips":  # D-NeRV: keyframes from the masked frames
-            keyframes = model_dir / f"keyframes_{job.name}.npz"
-            if rank == 0 and not keyframes.is_file():
-                save_masked_keyframes(keyframes, run.source, job.videos, run.masks,
+                       source=run.source.root.name, videos=job.videos, masks=str(run.masks_path))
+        if job.name in keyframes:
+            dataset.update(keyframes=str(keyframes[job.name]), clip_len=model.codec.clip_len)
+        return dataset
+
+    return fit_service(run.fit_cfg(model), model.codec, jobs, model_dir, dataset_of)
+
+
+def _masked_keyframe_files(model: InpaintModel, run: RunContext, jobs, model_dir: Path,
+                           rank: int) -> dict[str, Path]:
+    """D-NeRV's keyframes per job from the masked frames (written by the main process once)."""
+    if model.codec.dataset_type != "SourceClips":
+        return {}
+    files = {job.name: model_dir / f"keyframes_{job.name}.npz" for job in jobs}
+    if rank == 0:
+        for job in jobs:
+            if not files[job.name].is_file():
+                save_masked_keyframes(files[job.name], run.source, job.videos, run.masks,
                                       model.codec.clip_len)
-            barrier()
-            dataset.update(keyframes=str(keyframes), clip_len=model.codec.clip_len)
-            context = {"keyframes": _keyframe_arrays(keyframes)}
-        network, info = fit_job(run.fit_cfg(model), model.codec, job, model_dir, dataset)
-        fitted.append(FittedJob(job, network.cpu(), context, dict(
-            job=job.name, reused=info["reused"], fit_seconds=info.get("seconds"),
-            epochs=info.get("epochs"), parameters=sum(p.numel() for p in network.parameters()))))
-    return fitted
+    return files
 
 
-def render_videos(model: InpaintModel, fitted: Sequence[FittedJob], run: RunContext
+def render_videos(model: InpaintModel, fitted: Sequence[Fitted], run: RunContext
                   ) -> Iterator[tuple[int, np.ndarray]]:
     """(source video index, rendered frames (T, H, W, 3) uint8) of every fitted video."""
-    for item in fitted:
-        network = item.network.to(run.device).eval()
-        videos = item.job.videos
-        header = dict(jobs=[list(range(len(videos)))],
-                      videos=[dict(num_frames=run.source.videos[i].num_frames) for i in videos])
-        for position, video in enumerate(videos):
-            batches = model.codec.render_video(network, header, item.context, position,
-                                               run.device, torch.float32)
-            yield video, frames_to_uint8(torch.cat(list(batches)))
-        item.network = network.cpu()
+    jobs = [item.job for item in fitted]
+    videos = [video for job in jobs for video in job.videos]
+    context = {}
+    if model.codec.dataset_type == "SourceClips":
+        context = {"keyframes": [frames for job in jobs for frames in load_keyframes(
+            run.work_dir / model.name / f"keyframes_{job.name}.npz")]}
+    layout = BitstreamLayout.of_source(run.source, videos)
+    rendered = model.codec.render_fitted([item.network for item in fitted], jobs, layout, context,
+                                         run.device)
+    yield from zip(videos, rendered)
 
 
 def prepare_run(cfg) -> RunContext:

@@ -13,8 +13,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from toolkit.codecs.inr.dnerv import keyframe_indices
-from toolkit.engine.datasets import SourceClips, SourceFrames, save_keyframes
+from toolkit.codecs.inr.keyframes import keyframe_indices, save_keyframes
+from toolkit.engine.datasets import SourceClips, SourceFrames
 from toolkit.registry import DATASETS
 from toolkit.tasks.inpaint.masks import MaskSet, keyframe_images
 

@@ -1,0 +1,267 @@
+"""The fitting service: fit the networks a codec plans, with mmengine Runners.
+
+Used by every task that fits INR networks (compression, inpainting): :func:`fit_networks`
+fits a codec's :class:`~toolkit.codecs.base.FitJob`\ s, each in ``<work_dir>/fit/<job>/``
+(AMP, checkpoints, ``--resume``, DDP or spread over ``torchrun``'s processes), reuses a
+finished fit made for the same fingerprint (see :mod:`toolkit.engine.workdir`) and
+returns the networks on the CPU. What a fit trains on is the caller's dataset config;
+rendering the fitted networks is the codec's (:meth:`~toolkit.codecs.base.Codec.render_fitted`).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from toolkit.codecs.base import FitJob
+from toolkit.data.source import Source
+from toolkit.engine.workdir import Fingerprint, WorkDirError, notice, resume_checkpoint
+from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name
+
+
+@dataclass
+class Fitted:
+    """A fitted network (on the CPU) and its job's record: ``seconds`` (the fit's, a resumed
+    fit counting its time before the interruption), ``epochs``, ``reused`` and more."""
+
+    job: FitJob
+    network: torch.nn.Module
+    info: dict
+
+
+def fit_summary(fitted: Sequence[Fitted]) -> dict:
+    """``{"seconds", "epochs", "reused"}`` over fits: the seconds summed, the epochs each job
+    ran (fewer than planned when ``fit.max_time_s`` ended it) and how many were reused."""
+    return dict(seconds=sum(item.info["seconds"] for item in fitted),
+                epochs=[item.info.get("epochs") for item in fitted],
+                reused=sum(bool(item.info.get("reused", False)) for item in fitted))
+
+
+
+def _compile_options(compile_cfg) -> dict | None:
+    """``fit.compile`` (``enabled`` plus torch.compile options) as the FitModel's ``compile``."""
+    if not compile_cfg or not compile_cfg.get("enabled"):
+        return None
+    return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}
+
+
+def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Path | None = None):
+    from mmengine.config import Config
+
+    fit = cfg.fit
+    on_gpu = torch.cuda.is_available()
+    amp = fit.get("amp", "bfloat16") if on_gpu else None
+    optim_wrapper = dict(optimizer=copy.deepcopy(fit.optimizer), clip_grad=fit.get("clip_grad"))
+    if amp:
+        optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
+    else:
+        optim_wrapper.update(type="OptimWrapper")
+    epochs = fit.max_epochs
+    warmup = max(1, round(epochs * fit.get("warmup_ratio", 0.2)))
+    schedule = [dict(type="LinearLR", start_factor=0.1, by_epoch=True, begin=0, end=warmup,
+                     convert_to_iter_based=True)]
+    if epochs > warmup:
+        schedule.append(dict(type="CosineAnnealingLR", by_epoch=True, begin=warmup, end=epochs,
+                             T_max=epochs - warmup, eta_min=0.0, convert_to_iter_based=True))
+    return Config(dict(
+        default_scope="toolkit",
+        # Unique per Runner: mmengine keys its logger and message hub by this name, so two
+        # fits started in the same second would otherwise log into the first one's work dir.
+        experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:8]}",
+        work_dir=str(fit_dir),
+        model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {}),
+                   compile=_compile_options(fit.get("compile"))),
+        train_dataloader=dict(
+            batch_size=fit.batch_size, num_workers=fit.get("num_workers", 0),
+            persistent_workers=fit.get("num_workers", 0) > 0,
+            sampler=dict(type="DefaultSampler", shuffle=True),
+            collate_fn=dict(type="default_collate"), dataset=dataset),
+        train_cfg=dict(by_epoch=True, max_epochs=epochs),
+        optim_wrapper=optim_wrapper,
+        param_scheduler=schedule,
+        default_hooks=dict(
+            timer=dict(type="IterTimerHook"),
+            logger=dict(type="LoggerHook", interval=fit.get("log_interval", 50)),
+            param_scheduler=dict(type="ParamSchedulerHook"),
+            checkpoint=dict(type="CheckpointHook", interval=fit.get("checkpoint_interval", 10),
+                            max_keep_ckpts=2, save_last=True),
+            sampler_seed=dict(type="DistSamplerSeedHook")),
+        custom_hooks=[dict(type="FitClock")] + list(fit.get("custom_hooks", [])) + (
+            [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []),
+        env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
+        launcher=cfg.get("launcher", "none"),
+        randomness=dict(seed=cfg.get("seed", 0)),
+        resume=resume_from is not None,
+        load_from=str(resume_from) if resume_from is not None else None,
+        log_level=cfg.get("log_level", "INFO"),
+    ))
+
+
+#: Fit settings that change how a fit runs or is logged, not what it fits: left out of its
+#: fingerprint, so a fit may be resumed with more loader workers or another time limit.
+FIT_KEYS_NOT_FINGERPRINTED = ("num_workers", "log_interval", "checkpoint_interval",
+                              "custom_hooks", "max_time_s", "compile", "max_frames_in_memory")
+
+
+def source_identity(source: Source, videos, checksum) -> dict:
+    """The source's name and frame format, and each video's path, length and file checksum."""
+    return dict(name=source.name, height=source.height, width=source.width, fps=source.fps,
+                videos=[dict(path=source.videos[i].path, num_frames=source.videos[i].num_frames,
+                             sha256=checksum(source.video_path(source.videos[i])))
+                        for i in videos])
+
+
+def fit_fingerprint(cfg, job, identity: dict, prepared: dict) -> dict:
+    """What a fit is for: its videos (by checksum), network, fit settings, codec and the
+    codec's prepared inputs (e.g. D-NeRV's keyframes), and the toolkit version."""
+    from toolkit import __version__
+
+    fit = {k: v for k, v in cfg.fit.items() if k not in FIT_KEYS_NOT_FINGERPRINTED}
+    return dict(toolkit_version=__version__, source=identity, network=job.network, fit=fit,
+                seed=cfg.get("seed", 0), codec=cfg.codec, prepared=prepared)
+
+
+def _holds_fit(fit_dir: Path) -> bool:
+    return (fit_dir / "network_final.pth").is_file() or any(fit_dir.glob("epoch_*.pth"))
+
+
+def _load_final(codec, job, cfg, final: Path):
+    network = fit_model_network(codec, job, cfg.fit.get("model", {}))
+    try:
+        network.load_state_dict(torch.load(final, map_location="cpu", weights_only=True))
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # truncated or corrupt: fit again
+        notice(f"{final} is truncated or corrupt ({type(exc).__name__}); fitting again")
+        return None
+    return network
+
+
+def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | None = None):
+    """Fit one network with an mmengine Runner and return it; a finished fit made for the
+    same ``fingerprint`` is reused, one made for another is refused (``refit``: redone).
+    Without a ``fingerprint`` the caller has checked what the work dir holds."""
+    from mmengine.dist import barrier, get_rank
+    from mmengine.model import is_model_wrapper
+    from mmengine.runner import Runner
+
+    from toolkit.compat import apply_checkpoint_fix
+    from toolkit.engine.distributed import launch_env
+    from toolkit.engine.hooks import FitClock
+
+    fit_dir = work_dir / "fit" / job.name
+    final = fit_dir / "network_final.pth"
+    record = Fingerprint(fit_dir, "fit_for.json", "the fit in")
+    main = get_rank() == 0
+    if cfg.get("refit"):
+        if main and fit_dir.exists():
+            notice(f"discarding the fit in {fit_dir} to fit again (--refit)")
+            shutil.rmtree(fit_dir)
+    elif fingerprint is not None:
+        record.check(fingerprint, holds_results=_holds_fit(fit_dir))
+    barrier()
+    apply_checkpoint_fix()
+    if final.is_file():
+        try:
+            network, info = read_fit(cfg, codec, job, work_dir)
+        except WorkDirError:
+            network = None
+        if network is not None:
+            notice(f"reusing the fit in {fit_dir}, made for the same videos and settings "
+                   f"(--refit fits again)")
+            return network, {**info, "reused": True}
+        barrier()
+        if main:
+            final.unlink(missing_ok=True)
+    resume_from = resume_checkpoint(fit_dir) if cfg.get("resume") else None
+    if resume_from is None and not cfg.get("resume") and _holds_fit(fit_dir):
+        notice(f"starting the fit in {fit_dir} over; --resume continues it from its checkpoint")
+    if main and fingerprint is not None:
+        record.write(fingerprint)
+    runner = Runner.from_cfg(runner_config(cfg, codec, job, fit_dir, dataset, resume_from))
+    runner.train()
+    clock = next(h for h in runner.hooks if isinstance(h, FitClock))
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    network = model.network
+    info = dict(seconds=clock.seconds(), epochs=runner.epoch, epochs_planned=cfg.fit.max_epochs,
+                resumed_from=resume_from.name if resume_from else None,
+                device=device_name(), launcher_rank=launch_env()[0])
+    if main:
+        buffer = io.BytesIO()
+        torch.save(network.state_dict(), buffer)
+        atomic_write_bytes(final, buffer.getvalue())
+        atomic_write_json(fit_dir / "fit.json", info)
+    return network, {**info, "reused": False}
+
+
+def fit_networks(cfg, codec, jobs: Sequence[FitJob], work_dir: Path,
+                 dataset_of: Callable[[FitJob], dict],
+                 fingerprint_of: Callable[[FitJob], dict | None] = lambda job: None,
+                 spread: bool = False) -> list[Fitted]:
+    """Fit (or reuse) every job in ``<work_dir>/fit/<job>/`` on ``dataset_of(job)``; a fit is
+    reused only for the same ``fingerprint_of(job)`` (None: the caller checked the work dir).
+
+    By default each job is fitted in turn, data-parallel over the launcher's processes
+    (DDP) when there are several. With ``spread`` (per-video codecs under ``torchrun``) the
+    jobs are divided among the processes instead, each fitting whole networks without DDP
+    on a GPU of its host (round robin; several processes may share one), which scales to
+    many small networks; after a barrier every network is read back from its fit
+    directory. Only the main process returns the networks then.
+
+    ``cfg``: ``fit`` (the fit settings), ``launcher``, ``seed``, ``resume``, ``refit``, ``log_level``.
+    """
+    from mmengine.dist import barrier
+
+    from toolkit.engine.distributed import launch_env, start_distributed, use_local_gpu
+
+    fit_cfg = cfg
+    if spread:
+        rank, local_rank, world = launch_env()
+        use_local_gpu(local_rank)
+        fit_cfg = copy.deepcopy(cfg)
+        fit_cfg.launcher = "none"
+        for job in jobs[rank::world]:
+            fit_job(fit_cfg, codec, job, work_dir, dataset_of(job), fingerprint_of(job))
+        start_distributed(cfg.launcher, cpu_only=True)  # a barrier; processes may share GPUs
+        barrier()
+        if rank != 0:
+            return []
+    fitted = []
+    for job in jobs:
+        if spread:  # read back what the processes fitted
+            network, info = read_fit(cfg, codec, job, work_dir)
+        else:
+            network, info = fit_job(fit_cfg, codec, job, work_dir, dataset_of(job),
+                                    fingerprint_of(job))
+        fitted.append(Fitted(job, network.cpu(), info))
+    return fitted
+
+
+def read_fit(cfg, codec, job, work_dir: Path):
+    """A finished fit's network and record (``fit.json``) from its fit directory."""
+    fit_dir = work_dir / "fit" / job.name
+    network = _load_final(codec, job, cfg, fit_dir / "network_final.pth")
+    if network is None:
+        raise WorkDirError(f"{fit_dir}: the fit's network is missing or unreadable; rerun")
+    try:
+        info = json.loads((fit_dir / "fit.json").read_text())
+    except (OSError, ValueError):
+        info = {"seconds": 0.0}
+    return network, info
+
+
+def fit_model_network(codec, job, model_kwargs: dict | None = None):
+    """A network shaped like the fit model's (with QAT parametrisation where it has one)."""
+    from toolkit.registry import MODELS
+
+    model = MODELS.build(dict(type=codec.fit_model, network=job.network, **(model_kwargs or {})))
+    return model.network
