@@ -23,6 +23,15 @@ def moving_frames(num_frames: int, height: int, width: int, seed: int = 0, speed
     return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
 
 
+def one_line_error(capsys, *needles: str) -> str:
+    """A tool's stderr: exactly one line starting with 'error:', holding every needle."""
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 
 from conftest import moving_frames
 from toolkit.cli import compress_dataset, inpaint_eval, prepare_dataset, train_tsm
@@ -21,12 +22,6 @@ H, W = 16, 40
 TSM_CONFIG = REPO / "configs" / "tsm" / "tsm_r18_builtin.py"
 
 
-def one_line_error(capsys, *needles: str) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import one_line_error
 
 from conftest import moving_frames
 from toolkit.cli import compress_dataset, inpaint_eval, prepare_dataset, train_tsm
@@ -20,13 +21,6 @@ from toolkit.paths import PathError, path_under, relative_path
 H, W = 16, 40
 
 
-def one_line_error(capsys, *needles: str) -> str:
-    """The tool's stderr: exactly one line starting with 'error:', holding every needle."""
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err, err
-    for needle in needles:
-        assert needle in err, err
-    return err
 
 
 def list_dataset(tmp_path: Path, train: str, test: str,
