@@ -1,6 +1,7 @@
 # Inpainting benchmark (the D-NeRV paper's Table 10 protocol) on a prepared source:
 # tools/inpaint_eval.py. Sized for one GPU on the built-in set at 256x320 (8 videos x 28
 # frames); see configs/inpaint/cpu_demo.py for a CPU run and docs/inpainting.md.
+_base_ = ['../_base_/fit.py']
 default_scope = 'toolkit'
 data_root = 'data/builtin'   # dataset root holding the sources; --source-root overrides
 source = 'raw'               # the (unmasked) source to inpaint; --source overrides
@@ -30,6 +31,7 @@ fit = dict(
     checkpoint_interval=50, log_interval=50,
     # optional, declared so that --cfg-options can set them (a misspelt key is refused)
     model=dict(), compile=None, clip_grad=None, custom_hooks=[], max_time_s=None)
+# (the Runner's own keys, optim_wrapper, param_scheduler and default_hooks: ../_base_/fit.py)
 
 # The models: INR codecs with explicit widths (no bit budget here), per-video or shared
 # networks. Parameters at 256x320, 8 videos of 28 frames: 14-19M per model in total.

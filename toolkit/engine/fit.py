@@ -54,24 +54,59 @@ def _compile_options(compile_cfg) -> dict | None:
     return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}
 
 
+def _plain(value):
+    """A config value as plain dicts and lists (ConfigDicts included)."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
+def warmup_cosine_schedule(max_epochs: int, warmup_ratio: float) -> list[dict]:
+    """A linear warmup from 0.1 x lr over ``warmup_ratio`` of the epochs, then cosine decay to
+    0 at ``max_epochs`` (by iteration): the schedule when ``fit.param_scheduler`` is None."""
+    warmup = max(1, round(max_epochs * warmup_ratio))
+    schedule = [dict(type="LinearLR", start_factor=0.1, by_epoch=True, begin=0, end=warmup,
+                     convert_to_iter_based=True)]
+    if max_epochs > warmup:
+        schedule.append(dict(type="CosineAnnealingLR", by_epoch=True, begin=warmup, end=max_epochs,
+                             T_max=max_epochs - warmup, eta_min=0.0, convert_to_iter_based=True))
+    return schedule
+
+
+def runner_keys(fit, on_gpu: bool) -> dict:
+    """The Runner's ``optim_wrapper``, ``param_scheduler`` and ``default_hooks``: the config's
+    (configs/_base_/fit.py) completed from the short fit keys, which ``--cfg-options`` sets:
+    the wrapper gets ``optimizer`` (its own ``optimizer`` keys on top) and ``clip_grad`` (an OptimWrapper becomes an
+    AmpOptimWrapper of dtype ``amp`` on a GPU); no ``param_scheduler``: the warmup-cosine
+    schedule over ``max_epochs``; the logger's and checkpointer's intervals default to
+    ``log_interval`` and ``checkpoint_interval``; a hook set to None is left out."""
+    optim_wrapper = _plain(fit.get("optim_wrapper") or dict(type="OptimWrapper"))
+    optim_wrapper["optimizer"] = {**_plain(fit.optimizer), **optim_wrapper.get("optimizer", {})}
+    optim_wrapper.setdefault("clip_grad", _plain(fit.get("clip_grad")))
+    amp = fit.get("amp", "bfloat16") if on_gpu else None
+    if amp and optim_wrapper.get("type") == "OptimWrapper":
+        optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
+    schedule = fit.get("param_scheduler")
+    if schedule is None:
+        schedule = warmup_cosine_schedule(fit.max_epochs, fit.get("warmup_ratio", 0.2))
+    hooks = {name: hook for name, hook in _plain(fit.get("default_hooks") or {}).items()
+             if hook is not None}
+    for name, key in (("logger", "log_interval"), ("checkpoint", "checkpoint_interval")):
+        if name in hooks:
+            hooks[name].setdefault("interval", fit.get(key, 50 if name == "logger" else 10))
+    return dict(optim_wrapper=optim_wrapper, param_scheduler=_plain(schedule), default_hooks=hooks)
+
+
 def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Path | None = None):
     from mmengine.config import Config
 
     fit = cfg.fit
     on_gpu = torch.cuda.is_available()
-    amp = fit.get("amp", "bfloat16") if on_gpu else None
-    optim_wrapper = dict(optimizer=copy.deepcopy(fit.optimizer), clip_grad=fit.get("clip_grad"))
-    if amp:
-        optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
-    else:
-        optim_wrapper.update(type="OptimWrapper")
     epochs = fit.max_epochs
-    warmup = max(1, round(epochs * fit.get("warmup_ratio", 0.2)))
-    schedule = [dict(type="LinearLR", start_factor=0.1, by_epoch=True, begin=0, end=warmup,
-                     convert_to_iter_based=True)]
-    if epochs > warmup:
-        schedule.append(dict(type="CosineAnnealingLR", by_epoch=True, begin=warmup, end=epochs,
-                             T_max=epochs - warmup, eta_min=0.0, convert_to_iter_based=True))
     return Config(dict(
         default_scope="toolkit",
         # Unique per Runner: mmengine keys its logger and message hub by this name, so two
@@ -86,15 +121,7 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
             sampler=dict(type="DefaultSampler", shuffle=True),
             collate_fn=dict(type="default_collate"), dataset=dataset),
         train_cfg=dict(by_epoch=True, max_epochs=epochs),
-        optim_wrapper=optim_wrapper,
-        param_scheduler=schedule,
-        default_hooks=dict(
-            timer=dict(type="IterTimerHook"),
-            logger=dict(type="LoggerHook", interval=fit.get("log_interval", 50)),
-            param_scheduler=dict(type="ParamSchedulerHook"),
-            checkpoint=dict(type="CheckpointHook", interval=fit.get("checkpoint_interval", 10),
-                            max_keep_ckpts=2, save_last=True),
-            sampler_seed=dict(type="DistSamplerSeedHook")),
+        **runner_keys(fit, on_gpu),
         custom_hooks=[dict(type="FitClock")] + list(fit.get("custom_hooks", [])) + (
             [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []),
         env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
@@ -108,8 +135,12 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
 
 #: Fit settings that change how a fit runs or is logged, not what it fits: left out of its
 #: fingerprint, so a fit may be resumed with more loader workers or another time limit.
-FIT_KEYS_NOT_FINGERPRINTED = ("num_workers", "log_interval", "checkpoint_interval",
+FIT_KEYS_NOT_FINGERPRINTED = ("num_workers", "log_interval", "checkpoint_interval", "default_hooks",
                               "custom_hooks", "max_time_s", "compile", "max_frames_in_memory")
+
+#: Runner keys at their defaults (configs/_base_/fit.py) are left out of a fit's fingerprint,
+#: so fits made before the keys existed are still reused.
+RUNNER_KEY_DEFAULTS = dict(optim_wrapper=dict(type="OptimWrapper"), param_scheduler=None)
 
 
 def source_identity(source: Source, videos, checksum) -> dict:
@@ -125,7 +156,8 @@ def fit_fingerprint(cfg, job, identity: dict, prepared: dict) -> dict:
     codec's prepared inputs (e.g. D-NeRV's keyframes), and the toolkit version."""
     from toolkit import __version__
 
-    fit = {k: v for k, v in cfg.fit.items() if k not in FIT_KEYS_NOT_FINGERPRINTED}
+    fit = {k: v for k, v in cfg.fit.items() if k not in FIT_KEYS_NOT_FINGERPRINTED
+           and not (k in RUNNER_KEY_DEFAULTS and _plain(v) == RUNNER_KEY_DEFAULTS[k])}
     return dict(toolkit_version=__version__, source=identity, network=job.network, fit=fit,
                 seed=cfg.get("seed", 0), codec=cfg.codec, prepared=prepared)
 

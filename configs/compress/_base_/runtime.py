@@ -1,4 +1,5 @@
 # Shared settings of the compression stage (tools/compress_dataset.py).
+_base_ = ['../../_base_/fit.py']
 data_root = 'data/builtin'   # dataset root holding the sources; --source-root overrides
 source = 'raw'               # the source to compress (and to measure quality against)
 size = 'M'                   # operating point, a key of `sizes`
@@ -18,4 +19,5 @@ log_level = 'INFO'
 # Optional fit settings of the INR codecs (each codec's config sets the rest of `fit`),
 # declared here so that --cfg-options can set them and a misspelt key is refused:
 # clip_grad=dict(max_norm=...), extra mmengine hooks, and a time limit per fit.
+# The Runner's own keys (optim_wrapper, param_scheduler, default_hooks): ../../_base_/fit.py
 fit = dict(clip_grad=None, custom_hooks=[], max_time_s=None)

@@ -25,7 +25,7 @@ from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstrea
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr import keyframes as kf
-from toolkit.codecs.inr.networks import NETWORKS, build_network
+from toolkit.codecs.inr.networks import build_network, network_class
 from toolkit.codecs.inr.sizing import count_parameters, solve_width
 from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
 from toolkit.codecs.quantize import remove_fake_quantization
@@ -84,7 +84,7 @@ class INRCodec(Codec):
     def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
                  min_width: int = 4):
         self.network_overrides = dict(network or {})
-        known = inspect.signature(NETWORKS[self.network_type]).parameters
+        known = inspect.signature(network_class(self.network_type)).parameters
         unknown = sorted(set(self.network_overrides) - set(known))
         if unknown:  # refused now, not when the first network is built after a long prepare
             raise TypeError(f"network: unknown key(s) {', '.join(map(repr, unknown))} for "

@@ -28,13 +28,15 @@ _RUNNER_CONFIG_KEYS = ("model_wrapper_cfg", "compile", "activation_checkpointing
 
 
 def load_config(path):
-    """Read an mmengine config file, with a clear error when it is missing."""
-    from mmengine.config import Config
+    """Read an mmengine config file (the tools' one loader, :func:`toolkit.engine.config.load_config`),
+    with a clear error when it is missing. ``--cfg-options`` are checked and merged later,
+    by :func:`fit_config` and :func:`eval_config`, after the tool has filled in its paths."""
+    from toolkit.engine.config import load_config as load
 
-    path = Path(path)
-    if not path.is_file():
-        raise ActionError(f"config {path} not found; pick one of configs/tsm/*.py")
-    return Config.fromfile(str(path))
+    try:
+        return load(path)
+    except ConfigError as error:
+        raise ActionError(f"{error}; pick one of configs/tsm/*.py") from None
 
 
 def final_checkpoint_name(cfg) -> str:

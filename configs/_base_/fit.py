@@ -1,0 +1,20 @@
+# The Runner keys of every INR fit (compression and inpainting: toolkit/engine/fit.py).
+# Each task's config sets the short keys beside them (max_epochs, batch_size, optimizer,
+# amp, clip_grad, warmup_ratio, log_interval, checkpoint_interval, ...), from which the
+# parts that must follow --cfg-options are filled in at fit time:
+#   optim_wrapper    gets `optimizer` and `clip_grad`; on a GPU with `amp` an OptimWrapper
+#                    becomes an AmpOptimWrapper of that dtype. Other keys are the wrapper's,
+#                    e.g. fit.optim_wrapper.accumulative_counts=4
+#   param_scheduler  None: a linear warmup over `warmup_ratio` of `max_epochs`, then cosine
+#                    decay to 0 at `max_epochs`. A list of mmengine schedulers replaces it.
+#   default_hooks    the logger's and checkpointer's `interval` default to `log_interval` and
+#                    `checkpoint_interval`; a hook set to None is left out.
+fit = dict(
+    optim_wrapper=dict(type='OptimWrapper'),
+    param_scheduler=None,
+    default_hooks=dict(
+        timer=dict(type='IterTimerHook'),
+        logger=dict(type='LoggerHook'),
+        param_scheduler=dict(type='ParamSchedulerHook'),
+        checkpoint=dict(type='CheckpointHook', max_keep_ckpts=2, save_last=True),
+        sampler_seed=dict(type='DistSamplerSeedHook')))

@@ -1,0 +1,76 @@
+"""Fits take the Runner's own keys (fit.optim_wrapper, fit.param_scheduler, fit.default_hooks)
+from the config when set, and derive them from the short fit keys otherwise."""
+
+from __future__ import annotations
+
+import pytest
+
+from test_compress import data_root, run_tool  # noqa: F401  (the fixture and the tool runner)
+from toolkit.engine.config import ConfigError, find_config, load_config
+from toolkit.engine.fit import fit_fingerprint, runner_keys
+
+
+def _fit(*options, **overrides):
+    overrides.update(dict(o.split("=", 1) for o in options))
+    return load_config(find_config("compress", "nerv"), overrides).fit
+
+
+def test_derived_schedule_follows_max_epochs_from_cfg_options():
+    keys = runner_keys(_fit(**{"fit.max_epochs": 10}), on_gpu=False)
+    warmup, cosine = keys["param_scheduler"]
+    assert (warmup["type"], warmup["end"]) == ("LinearLR", 2)
+    assert (cosine["type"], cosine["begin"], cosine["end"], cosine["T_max"]) == ("CosineAnnealingLR", 2, 10, 8)
+    assert keys["optim_wrapper"]["type"] == "OptimWrapper"
+    assert keys["optim_wrapper"]["optimizer"]["type"] == "Adam"
+    assert keys["default_hooks"]["checkpoint"]["interval"] == 25
+
+
+def test_explicit_runner_keys_override_the_derived_ones():
+    fit = _fit(**{"fit.optim_wrapper.accumulative_counts": 2,
+                  "fit.optim_wrapper.optimizer.lr": 1e-3,
+                  "fit.param_scheduler": [dict(type="ConstantLR", factor=1.0, by_epoch=True)],
+                  "fit.default_hooks.checkpoint.max_keep_ckpts": 5,
+                  "fit.default_hooks.logger": None})
+    keys = runner_keys(fit, on_gpu=True)
+    wrapper = keys["optim_wrapper"]
+    assert wrapper["type"] == "AmpOptimWrapper" and wrapper["accumulative_counts"] == 2
+    assert wrapper["optimizer"] == dict(type="Adam", lr=1e-3, betas=(0.5, 0.999))
+    assert keys["param_scheduler"] == [dict(type="ConstantLR", factor=1.0, by_epoch=True)]
+    assert keys["default_hooks"]["checkpoint"] == dict(
+        type="CheckpointHook", interval=25, max_keep_ckpts=5, save_last=True)
+    assert "logger" not in keys["default_hooks"] and "timer" in keys["default_hooks"]
+
+
+def test_misspelt_runner_key_is_refused():
+    with pytest.raises(ConfigError, match="fit has no key 'optim_wraper'"):
+        _fit(**{"fit.optim_wraper.accumulative_counts": 2})
+
+
+def test_unset_runner_keys_leave_the_fingerprint_as_before():
+    """Fits made before fit.optim_wrapper/param_scheduler existed are still reused."""
+    from mmengine.config import ConfigDict
+
+    def fingerprint_fit(fit):
+        cfg = ConfigDict(fit=fit, codec=dict(type="nerv"))
+        return fit_fingerprint(cfg, type("Job", (), {"network": {}})(), {}, {})["fit"]
+
+    plain = fingerprint_fit(_fit())
+    assert not {"optim_wrapper", "param_scheduler", "default_hooks"} & set(plain)
+    assert "param_scheduler" in fingerprint_fit(
+        _fit(**{"fit.param_scheduler": [dict(type="ConstantLR", factor=1.0)]}))
+
+
+def test_runner_keys_reach_the_runner(data_root, tmp_path):  # noqa: F811
+    """A constant learning rate and one kept checkpoint, set in a config that inherits nerv's."""
+    config = tmp_path / "constant_lr.py"
+    config.write_text(
+        f"_base_ = [{str(find_config('compress', 'nerv'))!r}]\n"
+        "fit = dict(param_scheduler=[dict(type='ConstantLR', factor=1.0, by_epoch=True)],\n"
+        "           default_hooks=dict(checkpoint=dict(max_keep_ckpts=1)))\n")
+    work = tmp_path / "nerv"
+    assert run_tool(data_root, "nerv", work, str(config), "fit.max_epochs=3",
+                    "fit.checkpoint_interval=1", "fit.log_interval=1") == 0
+    fit_dir = work / "fit" / "shared"
+    assert [p.name for p in fit_dir.glob("epoch_*.pth")] == ["epoch_3.pth"]
+    log = "".join(p.read_text() for p in fit_dir.glob("*/*.log"))
+    assert "lr: 5.0000e-04" in log and "lr: 5.0000e-05" not in log  # no warmup from 0.1 x lr
