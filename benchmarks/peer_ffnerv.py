@@ -4,7 +4,8 @@ The official ``model.py`` and ``utils.py`` are imported unchanged from a checkou
 this repository (``--official``). Its ``main.py`` cannot be imported (tensorboard at import
 time) nor run here (CUDA and ``./datasets/<name>`` hard-coded), so its training loop is
 mirrored below, step for step: a whole-video fp16 buffer of independent frames filled before
-the first epoch, neighbours -2, -1, +1, +2 warped by ``resample`` (copied from ``main.py``),
+the first epoch, neighbours -2, -1, +1, +2 warped by ``main.py``'s own ``resample``
+(its definition compiled from the checkout's source),
 ``utils.loss_fn`` 'Fusion6' on the aggregated, independent and final frames (weights 0.1, 0.1,
 1), Adam betas (0.5, 0.999), lr 5e-4 under ``utils.adjust_lr`` (20 % warm-up from 0.1, cosine),
 batch 1, shuffled, seed 1, fp32; its evaluation refills the buffer, then PSNR per frame.
@@ -28,6 +29,7 @@ Ours trains with its fit model (loss, QAT) and its config's optimizer and schedu
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import random
@@ -109,7 +111,7 @@ def import_official(path: Path):
     except ModuleNotFoundError as error:
         raise BenchmarkError(f"the official code needs {error.name}: pip install "
                              f"{error.name.replace('_', '-')}") from None
-    return official_model, official_utils
+    return official_model, official_utils, official_resample(path)
 
 
 def official_plan(height: int, width: int) -> tuple[int, int, tuple[int, ...]]:
@@ -134,22 +136,23 @@ def official_generator(official_model, cfg: dict, height: int, width: int, wbit:
         aggs=len(ffnerv.NEIGHBOUR_OFFSETS), wbit=wbit, t_dim=list(cfg["grid_lengths"]))
 
 
-def resample(feats, flow):
-    """``main.resample`` with ``main.get_grid`` of the official code (main.py is not importable)."""
-    scale_factor = float(feats.shape[-1]) / flow.shape[-1]
-    flow = F.interpolate(flow, scale_factor=scale_factor, mode="bilinear", align_corners=False)
-    flow = flow * scale_factor
-    m, n = flow.shape[-2:]
-    shifts_y, shifts_x = torch.meshgrid(torch.arange(0, m, 1, dtype=torch.float32, device=flow.device),
-                                        torch.arange(0, n, 1, dtype=torch.float32, device=flow.device),
-                                        indexing="ij")
-    grid_dst = torch.stack((shifts_x, shifts_y)).unsqueeze(0)
-    workspace = torch.tensor([(n - 1) / 2, (m - 1) / 2]).view(1, 2, 1, 1).to(flow.device)
-    flow_grid = ((flow + grid_dst) / workspace - 1).permute(0, 2, 3, 1)
-    return F.grid_sample(feats, flow_grid, mode="bilinear", padding_mode="border", align_corners=False)
+def official_resample(path: Path):
+    """``resample`` (with its ``get_grid``) from the official ``main.py``, run unchanged from the
+    checkout. ``main.py`` itself cannot be imported (tensorboard and torchvision at import time),
+    so only these two definitions are compiled from its source."""
+    main = path / "main.py"
+    wanted = ("get_grid", "resample")
+    definitions = [node for node in ast.parse(main.read_text()).body
+                   if isinstance(node, ast.FunctionDef) and node.name in wanted]
+    if sorted(d.name for d in definitions) != sorted(wanted):
+        raise BenchmarkError(f"--official {path}: main.py does not define {', '.join(wanted)}; "
+                             f"pass a checkout of maincold2/FFNeRV")
+    namespace = {"torch": torch, "F": F}
+    exec(compile(ast.Module(body=definitions, type_ignores=[]), str(main), "exec"), namespace)
+    return namespace["resample"]
 
 
-def official_aggregate(output_list, idx, key_frames, data_size, agg_ind):
+def official_aggregate(resample, output_list, idx, key_frames, data_size, agg_ind):
     """Aggregated, independent and final frames from the Generator's outputs, as main.py's
     train and evaluate compute them."""
     len_agg = len(agg_ind) + 1
@@ -170,7 +173,7 @@ def official_aggregate(output_list, idx, key_frames, data_size, agg_ind):
     return [agg_frame.squeeze(1), output_list[1][:, 0:3, :, :], torch.sum(both * wei2, dim=1)]
 
 
-def run_official(official_model, official_utils, cfg, frames, epochs, wbit, device, log):
+def run_official(official_model, official_utils, resample, cfg, frames, epochs, wbit, device, log):
     torch.manual_seed(OFFICIAL_SEED)
     np.random.seed(OFFICIAL_SEED)
     random.seed(OFFICIAL_SEED)
@@ -201,7 +204,7 @@ def run_official(official_model, official_utils, cfg, frames, epochs, wbit, devi
             idx = torch.round(t_input * n).long()
             output_list = model(t_input)
             key_frames[idx] = output_list[1][:, 0:3, :, :].detach().clone().half()
-            outputs = official_aggregate(output_list, idx, key_frames, n, agg_ind)
+            outputs = official_aggregate(resample, output_list, idx, key_frames, n, agg_ind)
             targets = [F.adaptive_avg_pool2d(data, x.shape[-2:]) for x in outputs]
             losses = [official_utils.loss_fn(o, t, args) for o, t in zip(outputs, targets)]
             loss = sum(loss * (args.lw if k < len(losses) - 1 else 1) for k, loss in enumerate(losses))
@@ -218,7 +221,7 @@ def run_official(official_model, official_utils, cfg, frames, epochs, wbit, devi
         for i in range(n):
             t_input = norm_idx_all[i:i + 1].to(device)
             idx = torch.round((t_input - 1e-6) * n).long()
-            outputs = official_aggregate(model(t_input), idx, key_frames, n, agg_ind)
+            outputs = official_aggregate(resample, model(t_input), idx, key_frames, n, agg_ind)
             psnrs.append(frame_psnr(outputs[-1], frames[i:i + 1]))
     psnr = float(np.mean(psnrs))
     return dict(impl="official", parameters=count_parameters(model), psnr=psnr,
