@@ -98,8 +98,10 @@ def frames_per_chunk(height: int, width: int, memory_bytes: float = 512 * 2**20)
 
 
 def frame_quality(reference: np.ndarray, decoded: np.ndarray, device="cpu",
-                  memory_bytes: float = 512 * 2**20) -> tuple[np.ndarray, np.ndarray]:
-    """Per-frame PSNR and MS-SSIM (SSIM for small frames) of uint8 videos (T, H, W, 3).
+                  memory_bytes: float = 512 * 2**20, with_ms_ssim: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-frame PSNR and MS-SSIM (SSIM for small frames; None without ``with_ms_ssim``) of
+    uint8 videos (T, H, W, 3).
 
     Measured in chunks of frames so that memory stays bounded by ``memory_bytes`` whatever
     the video's length; every value is per frame, so chunking changes nothing.
@@ -112,9 +114,10 @@ def frame_quality(reference: np.ndarray, decoded: np.ndarray, device="cpu",
         ref = torch.from_numpy(reference[first:first + chunk]).to(device).permute(0, 3, 1, 2).float() / 255
         dec = torch.from_numpy(decoded[first:first + chunk]).to(device).permute(0, 3, 1, 2).float() / 255
         psnrs.append(psnr(dec, ref).cpu().numpy())
-        ssims.append(ms_ssim(dec, ref).cpu().numpy())
+        if with_ms_ssim:
+            ssims.append(ms_ssim(dec, ref).cpu().numpy())
         del ref, dec
-    return np.concatenate(psnrs), np.concatenate(ssims)
+    return np.concatenate(psnrs), np.concatenate(ssims) if with_ms_ssim else None
 
 
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,

@@ -62,7 +62,7 @@ def compare_frames(reference: np.ndarray, decoded: np.ndarray, device) -> tuple[
 
 def _mean_psnr(decoded_videos, source: Source, videos: list[int], device) -> float:
     """Mean per-frame PSNR of decoded videos (in the order of ``videos``) against ``source``."""
-    values = [frame_quality(source.read_video(source.videos[i]), frames, device)[0]
+    values = [frame_quality(source.read_video(source.videos[i]), frames, device, with_ms_ssim=False)[0]
               for i, frames in zip(videos, decoded_videos)]
     return float(np.concatenate(values).mean())
 
@@ -277,7 +277,6 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: So
         if epochs:
             info.update(fit_epochs=dict(planned=cfg.fit.max_epochs, min=min(epochs), max=max(epochs)))
         info["fits_reused"] = summary["reused"]
-    if jobs:
         info["psnr_unquantized"] = _mean_psnr(
             codec.render_fitted(networks, jobs, layout, codec.fit_context(prep), device),
             source, videos, device)
