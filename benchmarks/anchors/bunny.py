@@ -287,13 +287,10 @@ def run_all(args) -> int:
                                    gpu=gpu, parameters=parameters))
     if args.classical_from:
         # classical codecs only, at the bpp of INR runs recorded elsewhere (e.g. on a GPU)
-        pending = []
-        recorded = [json.loads(line) for line in Path(args.classical_from).read_text().splitlines()
-                    if line.strip()]
+        recorded = read_records(args.classical_from)
         done = {(r["protocol"], r["source"]) for r in recorded}
         only = set(args.classical_sources.split(",")) if args.classical_sources else None
-        for record in latest_runs(json.loads(line) for line in Path(args.classical_from).read_text()
-                                  .splitlines() if line.strip()):
+        for record in latest_runs(recorded):
             if record["codec"] not in args.classical_for.split(",") or record.get("matched_to"):
                 continue
             if record["protocol"] not in args.protocols.split(","):
@@ -378,6 +375,11 @@ def print_table(records: list[dict]) -> None:
 
 # ---- report ----------------------------------------------------------------------------
 
+def read_records(path) -> list[dict]:
+    """The JSON lines of ``path``."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
 def latest_runs(records) -> list[dict]:
     """One record per protocol and source: the last one in the file (a rerun replaces)."""
     latest = {}
@@ -387,8 +389,7 @@ def latest_runs(records) -> list[dict]:
 
 
 def report(args) -> int:
-    records = latest_runs(json.loads(line) for line in Path(args.jsonl).read_text().splitlines()
-                          if line.strip())
+    records = latest_runs(read_records(args.jsonl))
     for name, protocol in PROTOCOLS.items():
         rows = [r for r in records if r["protocol"] == name]
         if not rows:

@@ -234,9 +234,7 @@ class INRCodec(Codec):
         cfg = fields.mapping(cfg, where, required=required, optional=spec)
         fields.choice(cfg["type"], f"{where}.type", (self.network_type,))
         for key, (kind, low, high) in spec.items():
-            if key not in cfg or (kind == "lengths" and cfg[key] is None):
-                continue
-            if kind.startswith("optional") and cfg[key] is None:
+            if key not in cfg or (cfg[key] is None and (kind == "lengths" or kind.startswith("optional"))):
                 continue
             if kind in ("int", "optional int"):
                 fields.integer(cfg[key], f"{where}.{key}", low, high)
