@@ -482,3 +482,21 @@ def test_pixel_shuffle_and_gtmlp_channels_last_equal_nchw():
     mixed = gtmlp(y.contiguous(memory_format=torch.channels_last), channels_last=True)
     assert mixed.is_contiguous(memory_format=torch.channels_last)
     assert torch.allclose(mixed, gtmlp(y), atol=1e-6)
+
+
+def test_codec_sizing_raises_a_bad_network_config_instead_of_taking_the_smallest_width():
+    """Only a budget below the smallest network falls back to the smallest width (with a
+    warning); any other error of the network's config is raised when the network is sized."""
+    import warnings
+
+    from toolkit.engine.config import build_codec
+
+    codec = build_codec(dict(type="nerv", network=dict(strides=(3, 4, 2, 2))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="must divide"):
+            codec.network_config(720, 1280, 10, 1_000_000)
+    small = build_codec(dict(type="nerv"))
+    with pytest.warns(UserWarning, match="below the smallest network"):
+        cfg = small.network_config(64, 80, 10, 10)
+    assert cfg["channels"] == small.min_width

@@ -26,7 +26,7 @@ from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstrea
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr import keyframes as kf
 from toolkit.codecs.inr.networks import build_network, network_class
-from toolkit.codecs.inr.sizing import count_parameters, solve_width
+from toolkit.codecs.inr.sizing import BudgetBelowSmallestNetwork, count_parameters, solve_width
 from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
 from toolkit.codecs.quantize import remove_fake_quantization
 from toolkit.registry import CODECS
@@ -107,7 +107,7 @@ class INRCodec(Codec):
                 return build_network({**cfg, self.width_key: w})
             try:
                 width = solve_width(build, int(params_budget), lo=self.min_width)
-            except ValueError:
+            except BudgetBelowSmallestNetwork:  # any other error is a bad network config: raised
                 warnings.warn(f"{self.name}: a budget of {int(params_budget)} parameters is below "
                               f"the smallest network; using width {self.min_width} (the measured "
                               f"bpp will be above the target)")
@@ -485,7 +485,7 @@ class FFNeRVCodec(INRCodec):
     def network_config(self, height, width, num_frames, params_budget):
         """Grid channels, first decoder width and grid lengths solved from the budget
         (``ffnerv.solve_size``) unless ``channels`` is set."""
-        from toolkit.codecs.inr.ffnerv import BudgetBelowSmallestNetwork, solve_size
+        from toolkit.codecs.inr.ffnerv import solve_size
 
         cfg = dict(type=self.network_type, height=height, width=width, num_frames=num_frames)
         cfg.update(self.network_overrides)

@@ -23,7 +23,7 @@ from torch import nn
 
 from toolkit.codecs.inr.blocks import backward_warp_fp32
 from toolkit.quality import ssim
-from toolkit.codecs.inr.sizing import count_parameters, stride_plan
+from toolkit.codecs.inr.sizing import BudgetBelowSmallestNetwork, count_parameters, stride_plan
 
 NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)
 LOOK_AHEAD = max(NEIGHBOUR_OFFSETS)
@@ -43,15 +43,6 @@ PAPER_EXPANSION = 8          # first decoder width = 8 * grid channels (official
 EXPANSION_RANGE = (4, 16)    # widths the budget solver may use around it
 MAX_CHANNELS = 4096          # give up searching for widths the groups divide beyond this
 NEAR_BUDGET = 0.01           # candidates this close (share of the budget) to the best count tie
-
-
-class BudgetBelowSmallestNetwork(ValueError):
-    """A parameter budget below the smallest FFNeRV network of a frame size and length;
-    ``smallest`` holds that network's arguments (as ``solve_size`` returns them)."""
-
-    def __init__(self, message: str, smallest: dict):
-        super().__init__(message)
-        self.smallest = smallest
 
 
 @functools.lru_cache(maxsize=4096)

@@ -59,6 +59,15 @@ def explicit_stride_plan(height: int, width: int, strides: Sequence[int]) -> tup
     return height // total, width // total, strides
 
 
+class BudgetBelowSmallestNetwork(ValueError):
+    """A parameter budget below the smallest network of a family; ``smallest`` holds that
+    network's sizing arguments (e.g. ``{"channels": 4}``), which a caller may fall back to."""
+
+    def __init__(self, message: str, smallest: dict):
+        super().__init__(message)
+        self.smallest = smallest
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of parameter elements (shared parameters counted once)."""
     return sum(p.numel() for p in module.parameters())
@@ -81,9 +90,9 @@ def solve_width(build: Callable[[int], nn.Module], target_params: int,
 
     smallest = size(lo)
     if smallest > target_params:
-        raise ValueError(
+        raise BudgetBelowSmallestNetwork(
             f"target of {target_params} parameters is below the smallest model "
-            f"(width {lo} has {smallest}); raise the target or lower `lo`")
+            f"(width {lo} has {smallest}); raise the target or lower `lo`", {"width": lo})
     if size(hi) <= target_params:
         return hi
     fits, too_big = lo, hi
