@@ -18,7 +18,11 @@ WORK=${WORK:-/tmp/work}
 START=$(date +%s)
 mkdir -p "$OUT" "$DATA" "$WORK"
 if [ "$TINY" = 0 ] && [ -d .whl ]; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  # once per machine: a suite started beside another must not reinstall under its imports
+  if [ "$(cat /tmp/site/.wheels 2>/dev/null)" != "$(ls .whl)" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+    ls .whl > /tmp/site/.wheels
+  fi
   export PYTHONPATH=/tmp/site:$PWD
 else
   export PYTHONPATH=$PWD
@@ -75,6 +79,19 @@ tsm() {
     train_dataloader.num_workers=6 val_dataloader.num_workers=2 test_dataloader.num_workers=2 \
     > "$WORK/tsm_$src.log" 2>&1
   log "end tsm $src rc=$? $(grep -h -o '"top1": [0-9.]*' "$TSM_WORK"/*_"$src"/results.json 2>/dev/null | tr '\n' ' ')"
+}
+
+# parity GPU DATASET EPOCHS WORKERS FC_DIM: benchmarks/peer_dnerv.py parity, the official D-NeRV
+# (checkout in $PEERS/D-NeRV) and ours trained alike on $DATA/DATASET, both in float32 (the
+# official train.py's precision), FC_DIM "budget" or a number; into $OUT/dnerv_parity.jsonl
+parity() {
+  local g=$1 ds=$2 epochs=$3 workers=$4 fc=$5
+  log "start dnerv_parity $ds fc_dim=$fc (gpu $g)"
+  on_gpu "$g" timeout "$(limit 400)" python3 benchmarks/peer_dnerv.py parity --official "${PEERS:-.device_carry/peers}/D-NeRV" \
+    $([ "$TINY" = 1 ] && echo --tiny) --data-root "$DATA/$ds" --dataset-name "$ds" --size M --fc-dims "$fc" \
+    --epochs "$epochs" --batch 32 --workers "$workers" --project-dtype float32 \
+    --work-dir "$WORK/parity_$ds" --out "$OUT/dnerv_parity.jsonl" > "$WORK/parity_${ds}_$fc.log" 2>&1
+  log "end dnerv_parity $ds fc_dim=$fc rc=$? $(tail -n 1 "$WORK/parity_${ds}_$fc.log")"
 }
 
 # prepare_data NAME...: builtin (generated), ucf101_mini, hmdb51_mini (carried clips)

@@ -33,19 +33,11 @@ log "suite dnerv: $NGPU GPU(s), parts: $PARTS"
 
 if part dnerv_parity; then
   prepare_data ucf101_mini builtin
-  parity() {  # DATASET EPOCHS WORKERS FC_DIM (budget or a number)
-    log "start dnerv_parity $1 fc_dim=$4"
-    on_gpu 0 timeout "$(limit 400)" python3 benchmarks/peer_dnerv.py parity --official "$PEERS/D-NeRV" \
-      $TINY_FLAG --data-root "$DATA/$1" --dataset-name "$1" --size M --fc-dims "$4" --epochs "$2" \
-      --batch 32 --workers "$3" --work-dir "$WORK/parity_$1" --out "$OUT/dnerv_parity.jsonl" \
-      > "$WORK/parity_$1_$4.log" 2>&1
-    log "end dnerv_parity $1 fc_dim=$4 rc=$? $(tail -n 1 "$WORK/parity_$1_$4.log")"
-  }
   # the UCF101 clips are one batch an epoch: no loader workers to start every epoch
-  parity ucf101_mini "$PARITY_EPOCHS_UCF" 0 budget
-  parity ucf101_mini "$PARITY_EPOCHS_UCF" 0 281
-  parity builtin "$PARITY_EPOCHS_BUILTIN" 6 budget
-  parity builtin "$PARITY_EPOCHS_BUILTIN" 6 281
+  parity "${PARITY_GPU:-0}" ucf101_mini "$PARITY_EPOCHS_UCF" 0 budget
+  parity "${PARITY_GPU:-0}" ucf101_mini "$PARITY_EPOCHS_UCF" 0 281
+  parity "${PARITY_GPU:-0}" builtin "$PARITY_EPOCHS_BUILTIN" 6 budget
+  parity "${PARITY_GPU:-0}" builtin "$PARITY_EPOCHS_BUILTIN" 6 281
 fi
 
 if part dnerv_scaling; then

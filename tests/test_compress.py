@@ -225,6 +225,25 @@ def test_fit_time_limit_ends_the_fit_cleanly(data_root, tmp_path):
     assert (work / "fit" / "shared" / "network_final.pth").is_file()
 
 
+def test_fit_stopped_by_time_limit_continues_with_resume(data_root, tmp_path, capsys):
+    """A job longer than one time slot runs in several: the stopped fit is reused as it is
+    until --resume continues it from the checkpoint of the epoch it stopped at."""
+    work = tmp_path / "nerv"
+    fit_dir = work / "fit" / "shared"
+    assert run_tool(data_root, "nerv", work, "fit.max_epochs=3", "fit.max_time_s=0.001",
+                    "fit.checkpoint_interval=10") == 0
+    assert (fit_dir / "epoch_1.pth").is_file()  # saved at the stop, off the checkpoint interval
+    assert run_tool(data_root, "nerv", work, "fit.max_epochs=3", "fit.checkpoint_interval=10") == 0
+    assert "it stopped at epoch 1 of 3 (fit.max_time_s), --resume continues it" in capsys.readouterr().err
+    assert json.loads((fit_dir / "fit.json").read_text())["epochs"] == 1
+    assert run_tool(data_root, "nerv", work, "fit.max_epochs=3", "fit.checkpoint_interval=10",
+                    "--resume") == 0
+    assert "continuing the fit in" in capsys.readouterr().err
+    record = json.loads((fit_dir / "fit.json").read_text())
+    assert record["epochs"] == 3 and record["resumed_from"] == "epoch_1.pth"
+    assert json.loads((work / "results.json").read_text())["fit_epochs"]["max"] == 3
+
+
 def test_fit_compile_option_reaches_the_runner(data_root, tmp_path):
     """fit.compile reaches the FitModel, which compiles its training loss (here with the
     'eager' backend: the same tracing, no code generation, so it runs quickly on a CPU)."""

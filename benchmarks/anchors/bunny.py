@@ -168,6 +168,7 @@ class Run:
     gpu: int | None = None
     parameters: float | None = None
     matched_to: str | None = None
+    variant: str | None = None   # a tag of the source name: nerv_382k_e150
     options: list = field(default_factory=list)
     process: subprocess.Popen | None = None
     started: float = 0.0
@@ -175,9 +176,23 @@ class Run:
 
     @property
     def output(self) -> str:
-        return f"{self.codec}_{self.size}" + (f"_at_{self.matched_to}" if self.matched_to else "")
+        return (f"{self.codec}_{self.size}" + (f"_{self.variant}" if self.variant else "")
+                + (f"_at_{self.matched_to}" if self.matched_to else ""))
 
-    def start(self, fit_seconds: float | None, epochs: int | None, log_dir: Path) -> None:
+    def finished(self, epochs: int | None) -> bool:
+        """The work dir already holds this run's result: an INR fitted for all its epochs,
+        a classical encode at the same bpp."""
+        results = self.work_dir / "results.json"
+        if not results.is_file():
+            return False
+        r = json.loads(results.read_text())
+        if self.matched_to:
+            return r.get("target_bpp") == self.target_bpp
+        done = r.get("fit_epochs", {})
+        return epochs is not None and done.get("planned") == epochs and done.get("min") == epochs
+
+    def start(self, fit_seconds: float | None, epochs: int | None, log_dir: Path,
+              resume: bool = False) -> None:
         config = self.protocol.configs.get(self.codec, CONFIGS / f"{self.codec}.py")
         options = [f"target_bpp={self.target_bpp!r}", f"output={self.output}", "workers=4"]
         if self.codec in ("nerv", "ffnerv", "dnerv"):
@@ -186,14 +201,16 @@ class Run:
             if epochs:
                 options.append(f"fit.max_epochs={epochs}")
             options.append("throughput.repeats=1")
+        flags = ["--resume"] if resume and self.codec in ("nerv", "ffnerv", "dnerv") else []
         self.command = [sys.executable, "tools/compress_dataset.py", str(config.relative_to(ROOT)),
                         "--size", self.size, "--source-root", str(self.data_root),
-                        "--work-dir", str(self.work_dir), "--cfg-options", *options, *self.options]
+                        "--work-dir", str(self.work_dir), *flags, "--cfg-options", *options,
+                        *self.options]
         env = dict(os.environ)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
         self.work_dir.parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_dir / f"{self.protocol.name}_{self.output}.log", "w")
+        log = open(log_dir / f"{self.protocol.name}_{self.output}.log", "a")  # a resumed run adds
         self.started = time.time()
         self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=log,
                                         stderr=subprocess.STDOUT)
@@ -281,10 +298,11 @@ def run_all(args) -> int:
                 gpu = gpus[positions[k % len(positions)] % len(gpus)]
                 size = label(parameters)
                 counted = AS_PUBLISHED.get((name, codec), {}).get(parameters, parameters)
+                output = f"{codec}_{size}" + (f"_{args.tag}" if args.tag else "")
                 pending.append(Run(protocol, codec, size, budget_bpp(counted, facts["height"],
                                                                       facts["width"], facts["frames"]),
-                                   data_root, work / "runs" / name / f"{codec}_{size}",
-                                   gpu=gpu, parameters=parameters))
+                                   data_root, work / "runs" / name / output,
+                                   gpu=gpu, parameters=parameters, variant=args.tag or None))
     if args.classical_from:
         # classical codecs only, at the bpp of INR runs recorded elsewhere (e.g. on a GPU)
         recorded = read_records(args.classical_from)
@@ -313,6 +331,14 @@ def run_all(args) -> int:
     running: list[Run] = []
     finished: list[dict] = []
 
+    def follow_with_classical(run, record):
+        """The classical codecs at an INR run's measured bpp."""
+        if run.codec in args.classical_for.split(",") and args.classical:
+            for codec in args.classical.split(","):
+                pending.append(Run(run.protocol, codec, run.size, record["bpp"], run.data_root,
+                                   run.work_dir.parent / f"{codec}_at_{run.output}",
+                                   matched_to=run.output))
+
     def launch_ready():
         for run in list(pending):
             same_gpu = [r for r in running if r.gpu == run.gpu and r.codec != "h264" and r.codec != "hevc"]
@@ -327,8 +353,13 @@ def run_all(args) -> int:
                 pending.remove(run)
                 continue
             fit_seconds = min(args.max_fit_s, left - prefit.get(run.codec, 0))
-            run.start(fit_seconds if not args.tiny else None,
-                      TINY["epochs"] if args.tiny else epochs.get(run.codec, epochs["*"]), logs)
+            run_epochs = TINY["epochs"] if args.tiny else epochs.get(run.codec, epochs["*"])
+            if args.resume and run.finished(run_epochs):
+                say(f"kept {run.protocol.name} {run.output}: finished in {run.work_dir}")
+                pending.remove(run)
+                follow_with_classical(run, run.record(None))
+                continue
+            run.start(fit_seconds if not args.tiny else None, run_epochs, logs, args.resume)
             pending.remove(run)
             running.append(run)
             say(f"start {run.protocol.name} {run.output} (gpu {run.gpu}, target {run.target_bpp:.4f} bpp)")
@@ -354,11 +385,7 @@ def run_all(args) -> int:
             say(f"end {run.protocol.name} {run.output}: {record['bpp']:.4f} bpp, "
                 f"{record['psnr']:.2f} dB (unquantised {record['psnr_unquantized']}), "
                 f"{record['epochs']} epochs, {run.process.returncode=}")
-            if run.codec in args.classical_for.split(",") and args.classical:
-                for codec in args.classical.split(","):
-                    pending.append(Run(run.protocol, codec, run.size, record["bpp"], run.data_root,
-                                       run.work_dir.parent / f"{codec}_at_{run.output}",
-                                       matched_to=run.output))
+            follow_with_classical(run, record)
     print_table(finished)
     return 0
 
@@ -388,6 +415,13 @@ def latest_runs(records) -> list[dict]:
     return list(latest.values())
 
 
+def variant_of(record: dict) -> str | None:
+    """The variant of an INR run's source name (nerv_382k_e150 -> e150); None for classical."""
+    if record.get("matched_to"):
+        return None
+    return record["source"].split("_", 2)[2] if record["source"].count("_") >= 2 else None
+
+
 def report(args) -> int:
     records = latest_runs(read_records(args.jsonl))
     for name, protocol in PROTOCOLS.items():
@@ -398,14 +432,16 @@ def report(args) -> int:
         print("| codec | parameter budget | parameters | epochs | bpp | PSNR before quantisation | "
               "PSNR (decoded file) | MS-SSIM | fit time (s) |")
         print("|---|---|---|---|---|---|---|---|---|")
-        for r in sorted(rows, key=lambda r: (r["matched_to"] is not None, r["codec"], r["bpp"])):
+        for r in sorted(rows, key=lambda r: (r["matched_to"] is not None, r["codec"],
+                                             variant_of(r) or "", r["bpp"])):
             budget = f"{r['parameter_budget'] / 1e6:.2f}M" if r.get("parameter_budget") else (
                 f"at {r['matched_to']}'s bpp" if r.get("matched_to") else "-")
             params = f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") else "-"
             epochs = f"{r['epochs']}/{r['epochs_planned']}" if r.get("epochs") else "-"
             unq = f"{r['psnr_unquantized']:.2f}" if r.get("psnr_unquantized") else "-"
             fit = f"{r['fit_time_s']:.0f}" if r.get("fit_time_s") else "-"
-            print(f"| {r['codec']} | {budget} | {params} | {epochs} | {r['bpp']:.4f} | {unq} | "
+            name = f"{r['codec']} {variant_of(r)}" if variant_of(r) else r["codec"]
+            print(f"| {name} | {budget} | {params} | {epochs} | {r['bpp']:.4f} | {unq} | "
                   f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | {fit} |")
         for who, values in PUBLISHED[name].items():
             print(f"| {who} | " + ", ".join(f"{p / 1e6:g}M: {v}" for p, v in values.items())
@@ -428,11 +464,14 @@ def plot(records: list[dict], path: Path) -> None:
         protocol = PROTOCOLS[name]
         rows = [r for r in records if r["protocol"] == name]
         frames = rows[0]["frames"]
-        for source in sorted({(r["codec"], r.get("matched_to") is not None) for r in rows}):
-            codec, matched = source
-            group = sorted((r for r in rows if r["codec"] == codec
-                            and (r.get("matched_to") is not None) == matched), key=lambda r: r["bpp"])
-            label_text = f"{codec} (at the INRs' bpp)" if matched else f"{codec} (ours, decoded file)"
+        def curve(r):  # codec, variant (e.g. e150), run at an INR's bpp
+            return r["codec"], variant_of(r) or "", r.get("matched_to") is not None
+
+        for codec, variant, matched in sorted({curve(r) for r in rows}):
+            group = sorted((r for r in rows if curve(r) == (codec, variant, matched)),
+                           key=lambda r: r["bpp"])
+            name = f"{codec} {variant}" if variant else codec
+            label_text = f"{name} (at the INRs' bpp)" if matched else f"{name} (ours, decoded file)"
             ax.plot([r["bpp"] for r in group], [r["psnr"] for r in group],
                     "o-" if not matched else "s--", label=label_text)
             for r in group:
@@ -485,6 +524,11 @@ def main(argv=None) -> int:
     run.add_argument("--deadline-s", type=float, default=560, help="everything ends by then")
     run.add_argument("--reserve-s", type=float, default=60, help="time kept for coding and measuring")
     run.add_argument("--tiny", action="store_true", help="CPU dry run: 80x160 at 2 fps, 1 epoch")
+    run.add_argument("--resume", action="store_true",
+                     help="continue in --work: fits stopped by their time limit go on (--resume), "
+                          "finished runs are kept; for jobs longer than one call")
+    run.add_argument("--tag", default="", help="a variant added to the INR source names "
+                     "(e.g. e150 -> nerv_382k_e150), for runs beside the protocol's")
     rep = sub.add_parser("report", help="markdown tables and the RD plot from the JSON lines")
     rep.add_argument("jsonl")
     rep.add_argument("--png")

@@ -207,13 +207,17 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | 
             network, info = read_fit(cfg, codec, job, work_dir)
         except WorkDirError:
             network = None
-        if network is not None:
+        stopped = _stopped_early(info) if network is not None else None
+        if network is not None and stopped and cfg.get("resume"):
+            notice(f"continuing the fit in {fit_dir}: {stopped}")
+        elif network is not None:
             notice(f"reusing the fit in {fit_dir}, made for the same videos and settings "
-                   f"(--refit fits again)")
+                   f"(--refit fits again)" + (f"; {stopped}, --resume continues it" if stopped else ""))
             return network, {**info, "reused": True}
-        barrier()
-        if main:
-            final.unlink(missing_ok=True)
+        else:
+            barrier()
+            if main:
+                final.unlink(missing_ok=True)
     resume_from = resume_checkpoint(fit_dir) if cfg.get("resume") else None
     if resume_from is None and not cfg.get("resume") and _holds_fit(fit_dir):
         notice(f"starting the fit in {fit_dir} over; --resume continues it from its checkpoint")
@@ -233,6 +237,14 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | 
         atomic_write_bytes(final, buffer.getvalue())
         atomic_write_json(fit_dir / "fit.json", info)
     return network, {**info, "reused": False}
+
+
+def _stopped_early(info: dict) -> str | None:
+    """How a finished fit fell short of its planned epochs (``fit.max_time_s``), or None."""
+    epochs, planned = info.get("epochs"), info.get("epochs_planned")
+    if epochs is None or planned is None or epochs >= planned:
+        return None
+    return f"it stopped at epoch {epochs} of {planned} (fit.max_time_s)"
 
 
 def fit_networks(cfg, codec, jobs: Sequence[FitJob], work_dir: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from mmengine.hooks import Hook
 
@@ -16,7 +17,9 @@ class FitTimeLimit(Hook):
     For runs that must finish inside a fixed time (a lent GPU, a queue slot): the fit stops
     cleanly, its network is kept as the fit's result, and ``fit.json`` records the epochs
     it ran, so a result is never lost to a kill. The learning-rate schedule is then not
-    completed.
+    completed: a checkpoint of the epoch it stopped at is saved, from which ``--resume``
+    continues the fit to its planned epochs (a job longer than one time slot runs in
+    several).
     """
 
     priority = "LOWEST"
@@ -36,6 +39,10 @@ class FitTimeLimit(Hook):
             runner.logger.warning(f"fit time limit of {self.seconds:.0f} s reached: stopping after "
                                   f"epoch {done} of {runner.max_epochs}")
             runner.train_loop.stop_training = True
+            name = f"epoch_{done}.pth"
+            if not (Path(runner.work_dir) / name).is_file():  # the checkpoint hook's interval missed it
+                runner.save_checkpoint(runner.work_dir, name, save_optimizer=True,
+                                       save_param_scheduler=True)
 
 
 @HOOKS.register_module()
