@@ -1,10 +1,10 @@
 # NeRV, the D-NeRV paper's UCF101 baseline: one network over all videos, global time.
-_base_ = ['./_base_/runtime.py']
-codec = dict(type='nerv', bits=8, network=dict(pe_levels=80, mlp_hidden=512))
+# The network and fit recipe: ../_base_/recipes/nerv.py; here what compression adds.
+_base_ = ['./_base_/runtime.py', '../_base_/recipes/nerv.py']
+codec = dict(_base_.recipe_nerv.codec, bits=8)
 fit = dict(
-    max_epochs=300, batch_size=16, num_workers=2, warmup_ratio=0.2, amp='bfloat16',
-    optimizer=dict(type='Adam', lr=5e-4, betas=(0.5, 0.999)),
-    model=dict(loss=dict(l1=0.7, ssim=0.3)),
+    _base_.recipe_nerv.fit,
+    max_epochs=300, batch_size=16, num_workers=2,
     # enabled=True: the training loss (network + loss) is compiled; other keys go to torch.compile
     compile=dict(enabled=False, backend='inductor', mode=None),
     checkpoint_interval=25, log_interval=50)

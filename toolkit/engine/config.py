@@ -8,6 +8,11 @@ from pathlib import Path
 
 REPO_CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
+#: Top-level keys that hold a codec's recipe (configs/_base_/recipes/), from which config files
+#: build their ``codec`` and ``fit``: the tools never read them, so :func:`load_config` drops
+#: them, and an override of one (which would change nothing) is refused.
+RECIPE_PREFIX = "recipe_"
+
 
 class ConfigError(ValueError):
     """A config file or an override is wrong."""
@@ -24,14 +29,17 @@ def find_config(group: str, name: str) -> Path:
 
 def load_config(path, overrides: dict | None = None, extra_keys: tuple[str, ...] = (),
                 open_keys: tuple[str, ...] = ()):
-    """Load a config file and apply ``--cfg-options`` overrides, checked by
-    :func:`check_overrides` (a typo would otherwise be silently ignored)."""
+    """Load a config file, less its recipes (:data:`RECIPE_PREFIX`), and apply
+    ``--cfg-options`` overrides, checked by :func:`check_overrides` (a typo would otherwise be
+    silently ignored)."""
     from mmengine.config import Config
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     cfg = Config.fromfile(str(path))
+    for key in [k for k in cfg.keys() if k.startswith(RECIPE_PREFIX)]:
+        cfg.pop(key)
     if overrides:
         check_overrides(cfg, overrides, path.name, extra_keys=extra_keys, open_keys=open_keys)
         merge_overrides(cfg, overrides)
@@ -73,6 +81,10 @@ def _is_open(parts: list[str], open_keys: tuple[str, ...]) -> bool:
 def _check_key(cfg, parts: list[str], value, config_name: str, extra_keys: tuple[str, ...],
                open_keys: tuple[str, ...]) -> None:
     key, node = ".".join(parts), cfg
+    if parts[0].startswith(RECIPE_PREFIX):
+        raise ConfigError(f"config key {key!r} for {config_name}: {parts[0]} is a recipe the "
+                          f"config file has already built its settings from; override those "
+                          f"instead (e.g. fit.optimizer.lr, models.<name>.fit.optimizer.lr)")
     for depth, part in enumerate(parts):
         if _is_open(parts[:depth + 1], open_keys):
             return

@@ -44,6 +44,9 @@ from toolkit.tasks.inpaint.data import save_masked_keyframes  # also registers t
 from toolkit.tasks.inpaint.masks import MASKS_FILE, MaskSet, MaskSpec, apply_mask, prepare_masks
 
 MODEL_KEYS = ("codec", "per_video", "fit")
+#: Fit keys each model takes from its codec's recipe (configs/_base_/recipes/, shared with the
+#: compression configs) in its own ``fit``, never from the shared one.
+RECIPE_FIT_KEYS = ("optimizer", "warmup_ratio", "amp", "model")
 
 
 @dataclass
@@ -84,10 +87,19 @@ class InpaintModel:
             raise ConfigError(f"{where}: {codec.name} fits one network per video; "
                               f"set per_video=True")
         shared, own = _plain(shared_fit), _plain(entry.get("fit", {}))
-        unknown = sorted(set(own) - set(shared))
+        in_shared = sorted(set(shared) & set(RECIPE_FIT_KEYS))
+        if in_shared:
+            raise ConfigError(f"fit: {in_shared} belong to each model's recipe; set "
+                              f"models.<name>.fit.{in_shared[0]} instead")
+        unknown = sorted(set(own) - set(shared) - set(RECIPE_FIT_KEYS))
         if unknown:
             raise ConfigError(f"{where}.fit: unknown keys {unknown}; known (those of the shared "
-                              f"fit): {', '.join(shared)}")
+                              f"fit and the recipe): {', '.join([*shared, *RECIPE_FIT_KEYS])}")
+        missing = [key for key in RECIPE_FIT_KEYS if key not in own]
+        if missing:
+            raise ConfigError(f"{where}.fit: no {', '.join(missing)}; start it from its codec's "
+                              f"recipe, e.g. fit=dict(_base_.recipe_nerv.fit, ...) "
+                              f"(configs/_base_/recipes/)")
         fit = {**shared, **own}
         positive(fit.get("max_epochs"), f"{where}.fit.max_epochs", integer=True)
         positive(fit.get("batch_size"), f"{where}.fit.batch_size", integer=True)
