@@ -440,8 +440,8 @@ def report(args) -> int:
             epochs = f"{r['epochs']}/{r['epochs_planned']}" if r.get("epochs") else "-"
             unq = f"{r['psnr_unquantized']:.2f}" if r.get("psnr_unquantized") else "-"
             fit = f"{r['fit_time_s']:.0f}" if r.get("fit_time_s") else "-"
-            name = f"{r['codec']} {variant_of(r)}" if variant_of(r) else r["codec"]
-            print(f"| {name} | {budget} | {params} | {epochs} | {r['bpp']:.4f} | {unq} | "
+            shown = f"{r['codec']} {variant_of(r)}" if variant_of(r) else r["codec"]
+            print(f"| {shown} | {budget} | {params} | {epochs} | {r['bpp']:.4f} | {unq} | "
                   f"{r['psnr']:.2f} | {r['ms_ssim']:.4f} | {fit} |")
         for who, values in PUBLISHED[name].items():
             print(f"| {who} | " + ", ".join(f"{p / 1e6:g}M: {v}" for p, v in values.items())
@@ -470,8 +470,8 @@ def plot(records: list[dict], path: Path) -> None:
         for codec, variant, matched in sorted({curve(r) for r in rows}):
             group = sorted((r for r in rows if curve(r) == (codec, variant, matched)),
                            key=lambda r: r["bpp"])
-            name = f"{codec} {variant}" if variant else codec
-            label_text = f"{name} (at the INRs' bpp)" if matched else f"{name} (ours, decoded file)"
+            shown = f"{codec} {variant}" if variant else codec
+            label_text = f"{shown} (at the INRs' bpp)" if matched else f"{shown} (ours, decoded file)"
             ax.plot([r["bpp"] for r in group], [r["psnr"] for r in group],
                     "o-" if not matched else "s--", label=label_text)
             for r in group:
