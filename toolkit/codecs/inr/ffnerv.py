@@ -451,15 +451,11 @@ def ffnerv_loss(outputs: dict[str, torch.Tensor], target: torch.Tensor,
     if valid is not None and valid.shape != target.shape[:1]:
         raise ValueError(f"valid must have shape {tuple(target.shape[:1])}, got {tuple(valid.shape)}")
     target = target.float()  # SSIM's variances cancel badly in half precision
-    # the three frames of every sample in one batch (K, N, ...): one L1 and one SSIM pass, not three
-    frames = torch.stack([outputs[key].float() for key, _ in LOSS_WEIGHTS])
-    targets = target.expand_as(frames)
-    l1 = (frames - targets).abs().flatten(2).mean(dim=2)
-    structure = ssim(frames.flatten(0, 1), targets.flatten(0, 1)).view(l1.shape)
-    per_key = 0.7 * l1 + 0.3 * (1 - structure)
     per_sample = 0.0
-    for k, (_, weight) in enumerate(LOSS_WEIGHTS):
-        per_sample = per_sample + weight * per_key[k]
+    for key, weight in LOSS_WEIGHTS:
+        frames = outputs[key].float()
+        l1 = (frames - target).abs().flatten(1).mean(dim=1)
+        per_sample = per_sample + weight * (0.7 * l1 + 0.3 * (1 - ssim(frames, target)))
     if valid is None:
         return per_sample.mean()
     weights = valid.to(per_sample)
