@@ -18,8 +18,15 @@ Our network is sized to ``--params`` by ``ffnerv.solve_size`` and the official o
 with the same grid channels, first width (``--expansion``), grid lengths (``--t-dim``), base map
 and strides, ``--conv-type compact``, ``--lower-width`` our floor; both report their counts.
 Ours trains with its fit model (loss, QAT) and its config's optimizer and schedule
-(configs/compress/ffnerv.py), bf16 autocast on a GPU as that config says; its
-``psnr_quantized`` is after our codec's 8-bit packing and entropy coding.
+(configs/compress/ffnerv.py), in the precision ``--ours-amp`` names (default: the config's
+autocast dtype on a GPU, as our fit runs, float32 on the CPU; ``none`` compares both sides in
+float32); each JSON line records its side's ``amp``. Its ``psnr_quantized`` is after our
+codec's 8-bit packing and entropy coding. Both sides run with ``cudnn.benchmark`` on, as
+``main.py`` and our fit set it.
+
+``--profile`` logs, for each side, a torch.profiler table of training steps 6-10 (top 25 by
+self device time on a GPU, CPU time on the CPU), their op and kernel-launch counts and the
+CUDA synchronisations and copies among them; those steps' ``time_s`` then includes profiling.
 
     python benchmarks/peer_ffnerv.py --official /work/peers/FFNeRV --frames bunny --size 640x1280 \\
         --epochs 300 --params 3e6 --out results.jsonl --device cuda
@@ -53,6 +60,11 @@ from toolkit.runinfo import run_facts  # noqa: E402
 
 TINY = dict(frames=8, size=(80, 160), epochs=1, params=60_000)
 OFFICIAL_SEED = 1
+AMP_CHOICES = ("none", "bfloat16")  # float16 would need the loss scaling this loop lacks
+PROFILE_SKIP, PROFILE_STEPS = 5, 5  # training steps left to warm up, then profiled
+# CUDA runtime calls that wait for the device or copy between host and device, counted per step
+SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy")
+LAUNCH_EVENTS = ("cudaLaunchKernel", "cuLaunchKernel")
 
 
 class BenchmarkError(Exception):
@@ -97,6 +109,54 @@ def load_frames(spec: str, height: int, width: int, limit: int | None) -> torch.
 def frame_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
     """PSNR of one frame, as the official ``psnr_fn`` computes it (mean squared error in [0, 1])."""
     return float(-10 * torch.log10(F.mse_loss(pred.float(), target.float())))
+
+
+class StepProfiler:
+    """Profiles ``PROFILE_STEPS`` training steps after ``PROFILE_SKIP`` (call ``step`` after each,
+    ``close`` after the loop) and logs the table; does nothing unless ``enabled``."""
+
+    def __init__(self, label: str, device: torch.device, log, enabled: bool):
+        self.label, self.device, self.log, self.enabled = label, device, log, enabled
+        self.done, self.profile = 0, None
+
+    def step(self) -> None:
+        if not self.enabled:
+            return
+        self.done += 1
+        if self.done == PROFILE_SKIP:
+            from torch.profiler import ProfilerActivity, profile
+
+            activities = [ProfilerActivity.CPU]
+            if self.device.type == "cuda":
+                activities.append(ProfilerActivity.CUDA)
+            self._synchronize()
+            self.profile = profile(activities=activities)
+            self.profile.__enter__()
+        elif self.done == PROFILE_SKIP + PROFILE_STEPS:
+            self.close()
+
+    def close(self) -> None:
+        """End the profile (a short run may end before ``PROFILE_STEPS``) and log it."""
+        if self.profile is None:
+            return
+        self._synchronize()
+        self.profile.__exit__(None, None, None)
+        self._report(self.profile.key_averages(), self.done - PROFILE_SKIP)
+        self.profile = None
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _report(self, averages, steps: int) -> None:
+        sort_by = "self_cuda_time_total" if self.device.type == "cuda" else "self_cpu_time_total"
+        self.log(f"{self.label} profile of {steps} steps ({sort_by}):\n"
+                 f"{averages.table(sort_by=sort_by, row_limit=25)}")
+        syncs = {e.key: e.count / steps for e in averages if e.key.startswith(SYNC_EVENTS)}
+        launches = sum(e.count for e in averages if e.key.startswith(LAUNCH_EVENTS)) / steps
+        ops = sum(e.count for e in averages if e.key.startswith("aten::")) / steps
+        self.log(f"{self.label} per step: {ops:.0f} aten ops, {launches:.0f} kernel launches, "
+                 f"syncs and copies {syncs or 'none seen'}")
 
 
 # ---- the official model -----------------------------------------------------------------------
@@ -173,7 +233,8 @@ def official_aggregate(resample, output_list, idx, key_frames, data_size, agg_in
     return [agg_frame.squeeze(1), output_list[1][:, 0:3, :, :], torch.sum(both * wei2, dim=1)]
 
 
-def run_official(official_model, official_utils, resample, cfg, frames, epochs, wbit, device, log):
+def run_official(official_model, official_utils, resample, cfg, frames, epochs, wbit, device, log,
+                 profile=False):
     torch.manual_seed(OFFICIAL_SEED)
     np.random.seed(OFFICIAL_SEED)
     random.seed(OFFICIAL_SEED)
@@ -193,6 +254,7 @@ def run_official(official_model, official_utils, resample, cfg, frames, epochs, 
                 out = model(norm_idx_all[i:i + 1].to(device))
                 key_frames[i] = out[1][0, 0:3].half()
 
+    profiler = StepProfiler("official", device, log, profile)
     start = time.time()
     refill()  # "if frame buffer is empty, fill the buffer before training"
     order_rng = torch.Generator().manual_seed(OFFICIAL_SEED)
@@ -212,7 +274,9 @@ def run_official(official_model, official_utils, resample, cfg, frames, epochs, 
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            profiler.step()
         log(f"official epoch {epoch + 1}/{epochs} loss {float(loss.detach()):.6f} {time.time() - start:.0f}s")
+    profiler.close()
     fit_seconds = time.time() - start
     model.eval()
     refill()
@@ -225,11 +289,26 @@ def run_official(official_model, official_utils, resample, cfg, frames, epochs, 
             psnrs.append(frame_psnr(outputs[-1], frames[i:i + 1]))
     psnr = float(np.mean(psnrs))
     return dict(impl="official", parameters=count_parameters(model), psnr=psnr,
-                psnr_quantized=psnr if wbit < 32 else None, time_s=fit_seconds)
+                psnr_quantized=psnr if wbit < 32 else None, time_s=fit_seconds, amp="none")
 
 
 # ---- ours -------------------------------------------------------------------------------------
-def run_ours(cfg, frames, epochs, bits, device, log):
+def ours_amp(choice: str | None, device: torch.device) -> str:
+    """Our side's autocast dtype name, or ``none``: ``choice``, else what our fit uses (the
+    config's ``amp`` on a GPU, none elsewhere)."""
+    if choice is not None:
+        return choice
+    from mmengine.config import Config
+
+    fit = Config.fromfile(str(Path(__file__).resolve().parent.parent / "configs/compress/ffnerv.py")).fit
+    amp = (fit.get("amp") or "none") if device.type == "cuda" else "none"
+    if amp not in AMP_CHOICES:
+        raise BenchmarkError(f"configs/compress/ffnerv.py: fit.amp={amp!r} is not one this benchmark "
+                             f"runs; pass --ours-amp {' or '.join(AMP_CHOICES)}")
+    return amp
+
+
+def run_ours(cfg, frames, epochs, bits, device, log, amp="none", profile=False):
     from mmengine.config import Config
 
     from toolkit.codecs.inr.codec import FFNeRVCodec, FitJob
@@ -251,23 +330,25 @@ def run_ours(cfg, frames, epochs, bits, device, log):
             return lr * (0.1 + 0.9 * step / warmup)
         return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
 
-    amp = device.type == "cuda" and fit.get("amp")
     frames_u8 = (frames * 255).round().to(torch.uint8).to(device)  # the fit model reads uint8
+    frame_indices = torch.arange(n, device=device)  # sliced per step: no host-to-device copy
+    profiler = StepProfiler("ours", device, log, profile)
     start, step = time.time(), 0
     for epoch in range(epochs):
         model.train()
         for frame in torch.randperm(n).tolist():
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
-            inputs = dict(frame_index=torch.tensor([frame], device=device),
-                          frame=frames_u8[frame:frame + 1])
-            with torch.autocast(device.type, dtype=getattr(torch, amp or "float32"), enabled=bool(amp)):
+            inputs = dict(frame_index=frame_indices[frame:frame + 1], frame=frames_u8[frame:frame + 1])
+            with torch.autocast(device.type, dtype=getattr(torch, amp, None), enabled=amp != "none"):
                 loss = model(inputs, mode="loss")["loss"]
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            profiler.step()
             step += 1
         log(f"ours epoch {epoch + 1}/{epochs} loss {float(loss.detach()):.6f} {time.time() - start:.0f}s")
+    profiler.close()
     fit_seconds = time.time() - start
     network = model.network.eval()
     target = frames.to(device)
@@ -285,7 +366,7 @@ def run_ours(cfg, frames, epochs, bits, device, log):
     coded_bits = 8 * sum(len(c) for c in bitstream.chunks.values())
     return dict(impl="ours", parameters=parameters, psnr=psnr,
                 psnr_quantized=video_psnr(decoded[0].to(device)), time_s=fit_seconds,
-                bpp_weights=coded_bits / (n * height * width))
+                bpp_weights=coded_bits / (n * height * width), amp=amp)
 
 
 # ---- command line -----------------------------------------------------------------------------
@@ -308,6 +389,11 @@ def main(argv=None) -> int:
     parser.add_argument("--bits", type=int, choices=(8, 32), default=8, help="QAT bits (32: none)")
     parser.add_argument("--impl", choices=("both", "ours", "official"), default="both")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--ours-amp", choices=AMP_CHOICES, default=None,
+                        help="our side's autocast dtype (none: float32); default: the config's "
+                             "amp on a GPU, none on the CPU. The official side is float32")
+    parser.add_argument("--profile", action="store_true",
+                        help=f"log a torch.profiler table of {PROFILE_STEPS} steps of each side")
     parser.add_argument("--tiny", action="store_true", help=f"CPU dry run: {TINY}")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = parser.parse_args(argv)
@@ -317,6 +403,7 @@ def main(argv=None) -> int:
         epochs = TINY["epochs"] if args.tiny else args.epochs
         budget = TINY["params"] if args.tiny else int(args.params)
         device = torch.device(args.device)
+        amp = ours_amp(args.ours_amp, device)
         official = None
         if args.impl != "ours":
             official_plan(height, width)
@@ -335,22 +422,25 @@ def main(argv=None) -> int:
         print(message, flush=True)
 
     log(f"{n} frames of {height}x{width}, network {cfg}")
+    torch.backends.cudnn.benchmark = True  # as main.py's train() and our fit (env_cfg) set it
     facts = run_facts()
     common = dict(frames=n, height=height, width=width, epochs=epochs, batch_size=1, bits=args.bits,
                   network=cfg, device=facts["device"], commit=facts["commit"], date=facts["date"],
-                  command=facts["command"])
+                  command=facts["command"], profiled=args.profile)
     runs = []
     if args.impl in ("both", "official"):
-        runs.append(lambda: {**run_official(*official, cfg, frames, epochs, args.bits, device, log),
+        runs.append(lambda: {**run_official(*official, cfg, frames, epochs, args.bits, device, log,
+                                            profile=args.profile),
                              "official_commit": official_commit(args.official)})
     if args.impl in ("both", "ours"):
-        runs.append(lambda: run_ours(cfg, frames, epochs, args.bits, device, log))
+        runs.append(lambda: run_ours(cfg, frames, epochs, args.bits, device, log, amp=amp,
+                                     profile=args.profile))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for run in runs:
         row = {**run(), **common}
         with args.out.open("a") as out:  # each result is kept as soon as it exists
             out.write(json.dumps(row) + "\n")
-        log(json.dumps({k: row[k] for k in ("impl", "parameters", "psnr", "psnr_quantized", "time_s")}))
+        log(json.dumps({k: row[k] for k in ("impl", "amp", "parameters", "psnr", "psnr_quantized", "time_s")}))
     return 0
 
 

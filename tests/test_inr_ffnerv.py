@@ -266,6 +266,123 @@ def test_aggregate_under_bf16_autocast_with_missing_neighbours():
     assert torch.isfinite(out["final"].float()).all()
 
 
+# ---- the training step's cost ---------------------------------------------------------------
+def fit_model(qat_bits=8):
+    from toolkit.engine.models import FFNeRVFitModel
+
+    torch.manual_seed(0)
+    return FFNeRVFitModel(dict(type="FFNeRV", height=HEIGHT, width=WIDTH, num_frames=FRAMES,
+                               channels=8, min_channels=4, groups=2), qat_bits=qat_bits)
+
+
+def fit_inputs(frame: int, device="cpu") -> dict:
+    gen = torch.Generator().manual_seed(frame)
+    pixels = torch.randint(0, 256, (1, 3, HEIGHT, WIDTH), dtype=torch.uint8, generator=gen)
+    return dict(frame_index=torch.tensor([frame]).to(device), frame=pixels.to(device))
+
+
+def test_fit_step_reads_no_device_value_and_sends_no_host_tensor(monkeypatch):
+    """At batch 1 on a GPU every read-back (``bool``, ``.item()``, ``.tolist()``) and every
+    tensor built on the host and copied over stalls the step. On the meta device a read-back
+    raises; host-built tensors are caught where they are made or moved."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    model = fit_model().to("meta")
+    model.buffer.frames = model.buffer.frames.to("meta")
+    sent = []
+    for name in ("tensor", "as_tensor"):
+        def built_on_device(*args, _make=getattr(torch, name), **kwargs):
+            if torch.device(kwargs.get("device") or "cpu").type != "cpu":
+                sent.append(args)
+            return _make(*args, **kwargs)
+        monkeypatch.setattr(torch, name, built_on_device)
+
+    class HostCopies(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            tensors = [a for a in torch.utils._pytree.tree_leaves((args, kwargs or {}))
+                       if isinstance(a, torch.Tensor)]
+            if any(t.device.type == "cpu" for t in tensors):
+                sent.append(func)
+            return func(*args, **(kwargs or {}))
+
+    inputs = fit_inputs(3, device="meta")
+    import contextlib
+    monkeypatch.setattr(torch, "autocast", lambda *a, **k: contextlib.nullcontext())  # no meta backend
+    with HostCopies():
+        model(inputs, mode="loss")["loss"].backward()
+    assert sent == []
+
+
+def test_fit_step_quantizes_each_parameter_once(monkeypatch):
+    """A parametrization recomputes on every access: reading a grid's length or the network's
+    device must not fake-quantize it again."""
+    from toolkit.codecs import quantize
+
+    model = fit_model()
+    calls = []
+    forward = quantize.FakeQuantize.forward
+    monkeypatch.setattr(quantize.FakeQuantize, "forward", lambda self, x: calls.append(1) or forward(self, x))
+    model(fit_inputs(3), mode="loss")["loss"].backward()
+    assert len(calls) == len(list(model.parameters()))
+
+
+def test_device_frame_index_out_of_range_is_asserted_without_a_read_back():
+    ffnerv_module._check_frame_index(torch.tensor([FRAMES]).to("meta"), FRAMES)  # no read-back
+    with pytest.raises(ValueError, match=r"frame_index must lie in \[0, 10\)"):
+        ffnerv_module._check_frame_index(torch.tensor([FRAMES]), FRAMES)
+
+
+def test_warp_equals_the_scale_tensor_formula_bit_for_bit():
+    """The warp's scales are Python floats (no host tensor); the grid is the one the former
+    float32 tensor of scales gave, exactly."""
+    from toolkit.codecs.inr.blocks import backward_warp_frames, pixel_grid
+
+    torch.manual_seed(0)
+    image, flow = torch.rand(2, 3, HEIGHT, WIDTH), 5 * torch.randn(2, 4, 2, HEIGHT, WIDTH)
+    scale = torch.tensor([2.0 / (WIDTH - 1), 2.0 / (HEIGHT - 1)])
+    grid = pixel_grid(HEIGHT, WIDTH)[:, None] + flow.permute(0, 1, 3, 4, 2) * scale
+    expected = torch.nn.functional.grid_sample(
+        image, grid.reshape(2, 4 * HEIGHT, WIDTH, 2), mode="bilinear", padding_mode="border",
+        align_corners=True).unflatten(2, (4, HEIGHT)).transpose(1, 2)
+    assert torch.equal(backward_warp_frames(image, flow), expected)
+
+
+def test_loss_backpropagates_through_the_blur_of_the_prediction_only():
+    """SSIM's blurs of the target (its mean and mean square) need no gradient: the loss's
+    backward blurs the prediction's three statistics (9 channels per frame), not all five."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class BlurBackward(TorchDispatchMode):
+        channels = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func is torch.ops.aten.convolution_backward.default:
+                self.channels.append(args[1].shape[1])  # the blurred input
+            return func(*args, **(kwargs or {}))
+
+    outputs = {key: torch.rand(1, 3, HEIGHT, WIDTH, requires_grad=True)
+               for key, _ in ffnerv_module.LOSS_WEIGHTS}
+    loss = ffnerv_loss(outputs, torch.rand(1, 3, HEIGHT, WIDTH))
+    with BlurBackward():
+        loss.backward()
+    assert BlurBackward.channels == [9] * 2 * len(outputs)  # two 1-D passes per frame kind
+
+
+def test_ssim_equals_the_one_blur_formula_bit_for_bit():
+    """Blurring the target apart from the prediction changes no value: the reference blurs
+    all five statistics together, as before."""
+    from toolkit.quality import _blur
+
+    torch.manual_seed(0)
+    x, y = torch.rand(2, 3, HEIGHT, WIDTH), torch.rand(2, 3, HEIGHT, WIDTH)
+    c1, c2 = 0.01**2, 0.03**2
+    mu_x, mu_y, xx, yy, xy = _blur(torch.cat([x, y, x * x, y * y, x * y], 1)).chunk(5, 1)
+    var_x, var_y, cov = xx - mu_x**2, yy - mu_y**2, xy - mu_x * mu_y
+    expected = (((2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1))
+                * ((2 * cov + c2) / (var_x + var_y + c2))).flatten(1).mean(1)
+    assert torch.equal(ssim(x, y), expected)
+
+
 # ---- sizing to a budget ---------------------------------------------------------------------
 from toolkit.codecs.inr.codec import FFNeRVCodec  # noqa: E402
 from toolkit.codecs.inr.networks import build_network  # noqa: E402

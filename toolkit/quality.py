@@ -48,8 +48,10 @@ def _ssim_and_contrast(x, y, data_range):
 
 def _ssim_and_contrast_fp32(x, y, data_range):
     c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-    # the five local means in one blur
-    mu_x, mu_y, mean_xx, mean_yy, mean_xy = _blur(torch.cat([x, y, x * x, y * y, x * y], 1)).chunk(5, 1)
+    # the local means in two blurs: the target's alone, so that a loss against a fixed target
+    # (no gradient) does not backpropagate through its two blurred channels
+    mu_x, mean_xx, mean_xy = _blur(torch.cat([x, x * x, x * y], 1)).chunk(3, 1)
+    mu_y, mean_yy = _blur(torch.cat([y, y * y], 1)).chunk(2, 1)
     var_x = mean_xx - mu_x**2
     var_y = mean_yy - mu_y**2
     cov = mean_xy - mu_x * mu_y

@@ -52,10 +52,11 @@ def backward_warp_frames(image: torch.Tensor, flow: torch.Tensor) -> torch.Tenso
     Sampling as in :func:`backward_warp`.
     """
     n, frames, _, h, w = flow.shape
-    grid = pixel_grid(h, w, device=flow.device, dtype=flow.dtype)[:, None]
-    scale = torch.tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)],
-                         device=flow.device, dtype=flow.dtype)
-    grid = grid + flow.permute(0, 1, 3, 4, 2) * scale
+    grid_x, grid_y = pixel_grid(h, w, device=flow.device, dtype=flow.dtype)[:, None].unbind(-1)
+    flow_x, flow_y = flow.unbind(2)
+    # Python-float scales: a tensor of them would be copied from the host, a device sync per call
+    grid = torch.stack([grid_x + flow_x * (2.0 / max(w - 1, 1)),
+                        grid_y + flow_y * (2.0 / max(h - 1, 1))], dim=-1)
     warped = F.grid_sample(image, grid.reshape(n, frames * h, w, 2).to(image.dtype),
                            mode="bilinear", padding_mode="border", align_corners=True)
     return warped.unflatten(2, (frames, h)).transpose(1, 2)

@@ -146,17 +146,26 @@ def solve_size(height: int, width: int, num_frames: int, target_params: int, num
 def neighbour_indices(frame_index: torch.Tensor, num_frames: int,
                       offsets: Sequence[int] = NEIGHBOUR_OFFSETS) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices ``frame_index + offset`` (N, K), clamped into the video, and whether each is inside."""
-    offsets = torch.as_tensor(offsets, device=frame_index.device, dtype=frame_index.dtype)
-    index = frame_index[:, None] + offsets
+    # one add per offset: a tensor of the offsets would be copied from the host, a device sync
+    index = torch.stack([frame_index + offset for offset in offsets], dim=1)
     valid = (index >= 0) & (index < num_frames)
     return index.clamp(0, num_frames - 1), valid
 
 
 def _check_frame_index(frame_index: torch.Tensor, num_frames: int) -> None:
+    """Shape and dtype always; the range on the CPU, or asserted on the device without waiting.
+
+    Reading a device tensor's values back would stall the training step (once per check,
+    every iteration), so on an accelerator an out-of-range index fails as a device-side
+    assertion at the next synchronisation instead of this ValueError.
+    """
     if frame_index.dim() != 1 or frame_index.dtype not in (torch.int32, torch.int64):
         raise ValueError(f"frame_index must be a 1-D integer tensor, got shape "
                          f"{tuple(frame_index.shape)} dtype {frame_index.dtype}")
-    if frame_index.numel() and bool(((frame_index < 0) | (frame_index >= num_frames)).any()):
+    inside = ((frame_index >= 0) & (frame_index < num_frames)).all()
+    if frame_index.device.type != "cpu":
+        torch._assert_async(inside, f"frame_index must lie in [0, {num_frames})")
+    elif not bool(inside):
         raise ValueError(f"frame_index must lie in [0, {num_frames}), got {frame_index.tolist()}")
 
 
@@ -171,17 +180,18 @@ class TemporalGrid(nn.Module):
 
     @property
     def length(self) -> int:
-        return self.weight.shape[0]
+        return self.weight.shape[0]  # evaluates a parametrization: not for the hot path
 
     def forward(self, frame_index: torch.Tensor, num_frames: int) -> torch.Tensor:
         """Features (N, C, h, w) at t * T for t = frame_index / num_frames.
 
         Integer arithmetic locates the two slots, so a frame that falls on a slot reads it exactly.
         """
-        weight = self.weight  # read once: a parametrization recomputes on every access
-        scaled = frame_index.long() * self.length
-        lower = (scaled // num_frames).clamp(max=self.length - 1)
-        upper = (lower + 1).clamp(max=self.length - 1)
+        weight = self.weight  # read once: a parametrization (QAT) recomputes on every access
+        length = weight.shape[0]
+        scaled = frame_index.long() * length
+        lower = (scaled // num_frames).clamp(max=length - 1)
+        upper = (lower + 1).clamp(max=length - 1)
         frac = (scaled - lower * num_frames).to(weight.dtype) / num_frames
         frac = torch.where(upper == lower, torch.zeros_like(frac), frac)[:, None, None, None]
         return weight[lower] * (1 - frac) + weight[upper] * frac
@@ -256,6 +266,11 @@ class FFNeRV(nn.Module):
         self.flow_head = nn.Conv2d(quarter_channels, 3 * num_neighbours, 1)
         self.frame_head = nn.Conv2d(in_channels, 5, 1)
 
+    @property
+    def device(self) -> torch.device:
+        """The parameters' device, read without evaluating a parametrization (QAT)."""
+        return next(self.parameters()).device
+
     @classmethod
     def _quarter_resolution_stage(cls, strides: Sequence[int], height: int, width: int) -> int:
         """Number of decoder stages after which the features are at quarter resolution."""
@@ -273,7 +288,7 @@ class FFNeRV(nn.Module):
         ``weight_logits`` (N, K, H, W) and ``blend_logits`` (N, 2, H, W).
         """
         _check_frame_index(frame_index, self.num_frames)
-        frame_index = frame_index.to(self.grids[0].weight.device)
+        frame_index = frame_index.to(self.device)
         x = torch.cat([grid(frame_index, self.num_frames) for grid in self.grids], dim=1)
         for i, stage in enumerate(self.stages):
             x = stage(x)
@@ -336,7 +351,7 @@ class FFNeRV(nn.Module):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        device = self.grids[0].weight.device
+        device = self.device
         window = SlidingFrameWindow(self.num_frames, capacity=batch_size + LOOK_BEHIND + LOOK_AHEAD)
         pending: dict[str, torch.Tensor] | None = None  # outputs of frames next_emit .. next_new-1
         next_new = next_emit = 0
