@@ -302,7 +302,8 @@ def run_all(args) -> int:
                 pending.append(Run(protocol, codec, size, budget_bpp(counted, facts["height"],
                                                                       facts["width"], facts["frames"]),
                                    data_root, work / "runs" / name / output,
-                                   gpu=gpu, parameters=parameters, variant=args.tag or None))
+                                   gpu=gpu, parameters=parameters, variant=args.tag or None,
+                                   options=list(args.cfg_options)))
     if args.classical_from:
         # classical codecs only, at the bpp of INR runs recorded elsewhere (e.g. on a GPU)
         recorded = read_records(args.classical_from)
@@ -527,6 +528,8 @@ def main(argv=None) -> int:
     run.add_argument("--resume", action="store_true",
                      help="continue in --work: fits stopped by their time limit go on (--resume), "
                           "finished runs are kept; for jobs longer than one call")
+    run.add_argument("--cfg-options", nargs="*", default=[], metavar="KEY=VALUE",
+                     help="more --cfg-options for every INR fit (e.g. seed=1; give --tag too)")
     run.add_argument("--tag", default="", help="a variant added to the INR source names "
                      "(e.g. e150 -> nerv_382k_e150), for runs beside the protocol's")
     rep = sub.add_parser("report", help="markdown tables and the RD plot from the JSON lines")
