@@ -10,7 +10,9 @@ forward Loads the official network's initial weights into ours (``official_state
 parity  Trains both networks on the same prepared source: the same clips in the same order,
         the same decoded keyframes (coded once, as configs/compress/dnerv.py codes them),
         epochs, batch, AdamW 5e-4 and per-iteration schedule (the official ``adjust_lr``:
-        20 % warm-up from 0.1 * lr, then cosine). Loss: the official ``loss_fn`` with
+        20 % warm-up from 0.1 * lr, then cosine). Each side draws its own initial weights
+        (same seed, same distributions, another order); ``--same-init`` starts ours from the
+        official's (and gives ours the official mean/std), so a gap left is not init luck. Loss: the official ``loss_fn`` with
         ``Fusion19`` (MSE + 0.03 (1 - SSIM)) for the official side, our fit model's loss
         (the same terms) for ours. Reports PSNR before quantisation (float32, every real
         frame) and training wall time of each, at the widths ``--fc-dims``: ``budget`` (what
@@ -387,6 +389,8 @@ def parity(args, official) -> list[dict]:
         for origin, fc_dim in fc_dims:
             torch.manual_seed(args.seed)
             theirs = official_network(official, height, width, fc_dim, device)
+            initial = ({k: v.detach().clone() for k, v in theirs.state_dict().items()}
+                       if args.same_init else None)
             feed = OfficialInputs(official, device)
 
             def official_forward(batch):
@@ -405,7 +409,12 @@ def parity(args, official) -> list[dict]:
             torch.manual_seed(args.seed)
             network = dict(type="DNeRV", height=height, width=width, fc_dim=fc_dim,
                            clip_len=CLIP_LEN, **args.project_network)
+            if args.same_init:  # the same function as the official's needs its mean/std too
+                network.update(mean=UCF101_MEAN, std=UCF101_STD)
             ours = DNeRVFitModel(network).to(device)
+            if args.same_init:
+                ours.network.load_state_dict(
+                    official_state_to_project(initial, ours.network.state_dict()))
             loader.reset()
             ours.train()
             time_project, psnr_project = train_and_measure(
@@ -421,6 +430,7 @@ def parity(args, official) -> list[dict]:
                        time_official_s=time_official, time_project_s=time_project,
                        dtype_official=args.official_dtype, dtype_project=args.project_dtype,
                        project_network=args.project_network, official_loss=official.loss_source,
+                       same_init=args.same_init, seed=args.seed,
                        official_path=official.path, official_commit=official_commit(official.path),
                        keyframe_bits=info["keyframe_bits"],
                        adaptations=official.notes, **run_facts())
@@ -554,6 +564,10 @@ def main(argv=None) -> int:
                              help="official training precision (its train.py: float32)")
     parity_args.add_argument("--project-dtype", default="bfloat16", choices=["float32", "bfloat16"],
                              help="our training precision (configs/compress/dnerv.py: bfloat16)")
+    parity_args.add_argument("--same-init", action="store_true",
+                             help="start ours from the official's initial weights (and its "
+                                  "UCF101 mean/std): what is left of a gap is then the training, "
+                                  "not the draw of the initial weights")
     parity_args.add_argument("--project-network", type=json.loads, default={},
                              help='extra DNeRV arguments as JSON, e.g. \'{"channels_last": true}\'')
     forward_args = parser.add_argument_group("forward")
