@@ -4,10 +4,15 @@
 ``model.py`` (``DNeRV``), ``utils.py`` (``PositionalEncoding``, ``adjust_lr``) and, when
 importable, ``loss.py`` (``loss_fn``) are imported from there, never copied.
 
+forward Loads the official network's initial weights into ours (``official_state_to_project``)
+        and compares, on the same random clips, the outputs of every stage (float32, CPU);
+        fails when the outputs differ by more than float rounding.
 parity  Trains both networks on the same prepared source: the same clips in the same order,
         the same decoded keyframes (coded once, as configs/compress/dnerv.py codes them),
         epochs, batch, AdamW 5e-4 and per-iteration schedule (the official ``adjust_lr``:
-        20 % warm-up from 0.1 * lr, then cosine). Loss: the official ``loss_fn`` with
+        20 % warm-up from 0.1 * lr, then cosine). Each side draws its own initial weights
+        (same seed, same distributions, another order); ``--same-init`` starts ours from the
+        official's (and gives ours the official mean/std), so a gap left is not init luck. Loss: the official ``loss_fn`` with
         ``Fusion19`` (MSE + 0.03 (1 - SSIM)) for the official side, our fit model's loss
         (the same terms) for ours. Reports PSNR before quantisation (float32, every real
         frame) and training wall time of each, at the widths ``--fc-dims``: ``budget`` (what
@@ -28,6 +33,7 @@ target device; nothing in it calls ``.cuda()``.
         --size M --fc-dims budget 281 --epochs 100 --out docs/results/data/dnerv_parity.jsonl
     python benchmarks/peer_dnerv.py speed --official /work/peers/D-NeRV --sizes S M L \\
         --out docs/results/data/dnerv_speed_vs_official.jsonl
+    python benchmarks/peer_dnerv.py forward --official /work/peers/D-NeRV --tiny  # CPU, seconds
     python benchmarks/peer_dnerv.py parity --official /work/peers/D-NeRV --tiny   # CPU dry run
     python benchmarks/peer_dnerv.py speed --official /work/peers/D-NeRV --tiny
 """
@@ -62,6 +68,7 @@ UCF101_STD = (0.2805, 0.2747, 0.2787)
 OFFICIAL_EMBED = "1.25_240"
 OFFICIAL_LOSS = "Fusion19"  # MSE + 0.03 * (1 - SSIM), the UCF101 recipe
 CLIP_LEN = 8
+FORWARD_TOLERANCE = 1e-5  # float32 rounding of the same maths in another order
 
 
 class OfficialCodeError(RuntimeError):
@@ -160,6 +167,88 @@ def project_loss(pred, frames, valid):
     from toolkit.quality import reconstruction_loss
 
     return reconstruction_loss(pred, frames, valid, mse=1.0, ssim_weight=0.03)
+
+
+# ---- forward: the same weights, the same outputs ---------------------------------------------
+
+def official_state_to_project(official_state: dict, project_state: dict) -> dict:
+    """The official DNeRV's weights under our names and shapes.
+
+    The two state dicts hold the same tensors in the same order: Conv3d kernels (1, k, k) are
+    our Conv2d kernels, the stem's Conv1d (kernel 1) our Linear layers. One permutation: the
+    official positional encoding interleaves (sin_i, cos_i), ours puts the sin block first, so
+    the stem's first weight takes the official columns 0, 2, 4, ... then 1, 3, 5, ...
+    """
+    if len(official_state) != len(project_state):
+        raise ValueError(f"official DNeRV has {len(official_state)} tensors, ours "
+                         f"{len(project_state)}: not the same architecture")
+    mapped = {}
+    for (name, value), (ours, like) in zip(official_state.items(), project_state.items()):
+        if value.numel() != like.numel():
+            raise ValueError(f"official {name} {tuple(value.shape)} does not map to our {ours} "
+                             f"{tuple(like.shape)}")
+        if name == "stem.mlp.0.weight":
+            value = torch.cat([value[:, 0::2], value[:, 1::2]], dim=1)
+        mapped[ours] = value.reshape(like.shape).clone()
+    return mapped
+
+
+def forward_agreement(official, height: int, width: int, fc_dim: int, clips: int = 2,
+                      seed: int = 0) -> dict[str, float]:
+    """Largest |official - ours| at each stage, ours loaded with the official's initial weights
+    and the official mean/std, on the same random clip inputs (CPU, float32)."""
+    from toolkit.codecs.inr.dnerv import DNeRV
+
+    torch.manual_seed(seed)
+    theirs = official_network(official, height, width, fc_dim, "cpu").eval()
+    ours = DNeRV(height, width, fc_dim, clip_len=CLIP_LEN, mean=UCF101_MEAN, std=UCF101_STD).eval()
+    ours.load_state_dict(official_state_to_project(theirs.state_dict(), ours.state_dict()))
+    stages = [("stem", theirs.stem, ours.stem), ("encoder", theirs.encoder, ours.encoder)]
+    stages += [(f"block{i}", a, b) for i, (a, b) in enumerate(zip(theirs.decoder_list, ours.blocks))]
+    stages += [(f"flow{i}", theirs.flow_pred_list[i], ours.flow_heads[str(i)])
+               for i in range(len(theirs.flow_pred_list))]
+    stages += [("rgb", theirs.rgb_head_layer, ours.rgb_head)]
+    seen = {}
+    for name, a, b in stages:
+        a.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(("official", name), o))
+        b.register_forward_hook(lambda m, i, o, name=name: seen.__setitem__(("project", name), o))
+    keyframes = torch.rand(clips, 2, 3, height, width)
+    t = torch.rand(clips, CLIP_LEN).sort(dim=1).values
+    end_weight = torch.arange(CLIP_LEN).float().div(CLIP_LEN).expand(clips, -1)
+    with torch.no_grad():
+        out_official = theirs(**OfficialInputs(official, "cpu")(keyframes, t, end_weight))
+        out_project = ours(keyframes, t, end_weight)
+
+    def frames_first(x):  # official (B, C, T, h, w) -> our (B*T, C, h, w)
+        return x.transpose(1, 2).flatten(0, 1)
+
+    differences = {}
+    for name, *_ in stages:
+        a, b = seen[("official", name)], seen[("project", name)]
+        if name == "stem":  # (B, C*h*w, T) -> (B*T, C*h*w)
+            pairs = [(a.transpose(1, 2).flatten(0, 1), b)]
+        elif name == "encoder":
+            pairs = [(frames_first(x), y) for x, y in zip(a, b)]  # (B*2, C, h, w) both
+        else:
+            pairs = [(frames_first(a), b)]
+        differences[name] = max((x.reshape(y.shape) - y).abs().max().item() for x, y in pairs)
+    differences["output"] = (out_official.transpose(1, 2) - out_project).abs().max().item()
+    return differences
+
+
+def forward(args, official) -> int:
+    height, width = (64, 80) if args.tiny else (256, 320)
+    worst = 0.0
+    for fc_dim in args.forward_fc_dims:
+        differences = forward_agreement(official, height, width, fc_dim, seed=args.seed)
+        worst = max(worst, differences["output"])
+        print(f"fc_dim {fc_dim} at {height}x{width}: largest |official - ours| "
+              + ", ".join(f"{k} {v:.2e}" for k, v in differences.items()), flush=True)
+    if worst > FORWARD_TOLERANCE:
+        print(f"error: outputs differ by {worst:.2e} > {FORWARD_TOLERANCE:.0e} with the same weights",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 # ---- parity -------------------------------------------------------------------------------
@@ -300,6 +389,8 @@ def parity(args, official) -> list[dict]:
         for origin, fc_dim in fc_dims:
             torch.manual_seed(args.seed)
             theirs = official_network(official, height, width, fc_dim, device)
+            initial = ({k: v.detach().clone() for k, v in theirs.state_dict().items()}
+                       if args.same_init else None)
             feed = OfficialInputs(official, device)
 
             def official_forward(batch):
@@ -318,7 +409,12 @@ def parity(args, official) -> list[dict]:
             torch.manual_seed(args.seed)
             network = dict(type="DNeRV", height=height, width=width, fc_dim=fc_dim,
                            clip_len=CLIP_LEN, **args.project_network)
+            if args.same_init:  # the same function as the official's needs its mean/std too
+                network.update(mean=UCF101_MEAN, std=UCF101_STD)
             ours = DNeRVFitModel(network).to(device)
+            if args.same_init:
+                ours.network.load_state_dict(
+                    official_state_to_project(initial, ours.network.state_dict()))
             loader.reset()
             ours.train()
             time_project, psnr_project = train_and_measure(
@@ -334,6 +430,7 @@ def parity(args, official) -> list[dict]:
                        time_official_s=time_official, time_project_s=time_project,
                        dtype_official=args.official_dtype, dtype_project=args.project_dtype,
                        project_network=args.project_network, official_loss=official.loss_source,
+                       same_init=args.same_init, seed=args.seed,
                        official_path=official.path, official_commit=official_commit(official.path),
                        keyframe_bits=info["keyframe_bits"],
                        adaptations=official.notes, **run_facts())
@@ -444,7 +541,7 @@ def write_rows(path: Path | None, rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["parity", "speed"])
+    parser.add_argument("mode", choices=["forward", "parity", "speed"])
     parser.add_argument("--official", type=Path, required=True, help="checkout of boheumd/D-NeRV")
     parser.add_argument("--tiny", action="store_true", help="tiny shapes and steps (CPU dry run)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -467,8 +564,15 @@ def main(argv=None) -> int:
                              help="official training precision (its train.py: float32)")
     parity_args.add_argument("--project-dtype", default="bfloat16", choices=["float32", "bfloat16"],
                              help="our training precision (configs/compress/dnerv.py: bfloat16)")
+    parity_args.add_argument("--same-init", action="store_true",
+                             help="start ours from the official's initial weights (and its "
+                                  "UCF101 mean/std): what is left of a gap is then the training, "
+                                  "not the draw of the initial weights")
     parity_args.add_argument("--project-network", type=json.loads, default={},
                              help='extra DNeRV arguments as JSON, e.g. \'{"channels_last": true}\'')
+    forward_args = parser.add_argument_group("forward")
+    forward_args.add_argument("--forward-fc-dims", type=int, nargs="+", default=[4, 32],
+                              help="widths at which to compare the outputs")
     speed_args = parser.add_argument_group("speed")
     speed_args.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=list(FC_DIM))
     speed_args.add_argument("--official-dtypes", nargs="+", default=["float32", "bfloat16"])
@@ -500,6 +604,8 @@ def main(argv=None) -> int:
         return 2
     if args.device == "cuda":
         torch.backends.cudnn.benchmark = True  # as the official train.py sets it
+    if args.mode == "forward":
+        return forward(args, official)
     (parity if args.mode == "parity" else speed)(args, official)
     return 0
 

@@ -86,6 +86,27 @@ def test_solve_width_recovers_paper_dnerv_size():
 
 # ---------------------------------------------------------------- NeRV
 
+def test_positional_encoding_rounds_as_the_official_code():
+    """NeRV's and D-NeRV's utils.PositionalEncoding compute ``pos * lbase ** i * math.pi`` on
+    float32 tensors, rounding twice. Past about level 60 the angle is far beyond float32's
+    integer range, so the features there depend on that rounding: with one rounding
+    (``t * (base**i * pi)``) most features past level 70 differed by O(1) from the official
+    ones: given the official weights, our D-NeRV's output was not the official one."""
+    from toolkit.codecs.inr.blocks import PositionalEncoding
+
+    levels = 240
+    t = torch.tensor([0.0, 1 / 7, 0.3, 5 / 7, 1.0])
+    official = []
+    for i in range(levels):  # the official loop, interleaved (sin_i, cos_i)
+        angle = t * 1.25 ** i * math.pi
+        official += [torch.sin(angle), torch.cos(angle)]
+    official = torch.stack(official, 1)
+    ours = PositionalEncoding(levels)(t)
+    assert ours.shape == (5, 2 * levels)
+    assert torch.equal(ours[:, :levels], official[:, 0::2])  # sin block, then cos block
+    assert torch.equal(ours[:, levels:], official[:, 1::2])
+
+
 def test_nerv_shapes_range_and_gradients():
     model = NeRV(H, W, 16, pe_levels=8, min_channels=4)
     frames = model(torch.linspace(0, 1, 3))

@@ -10,20 +10,26 @@ from torch import nn
 
 
 class PositionalEncoding(nn.Module):
-    """sin/cos(base**i * pi * t) for i < levels, as in NeRV (2 * levels features)."""
+    """sin/cos(t * base**i * pi) for i < levels, as in NeRV (2 * levels features).
+
+    Computed in float32 in the official order, ``(t * base**i) * pi``, two roundings: beyond
+    about level 60 the angle exceeds float32's integer range, so each feature is a pseudo-random
+    function of how the angle was rounded, and the one-rounding ``t * (base**i * pi)`` gives
+    different features there (the network's input is then not the official one).
+    """
 
     def __init__(self, levels: int, base: float = 1.25):
         super().__init__()
         self.levels = levels
-        freqs = torch.tensor([base**i * math.pi for i in range(levels)], dtype=torch.float64)
-        self.register_buffer("freqs", freqs.float(), persistent=False)
+        scales = torch.tensor([base**i for i in range(levels)], dtype=torch.float64)
+        self.register_buffer("scales", scales.float(), persistent=False)
 
     @property
     def out_dim(self) -> int:
         return 2 * self.levels
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        angles = t.float()[..., None] * self.freqs
+        angles = (t.float()[..., None] * self.scales) * math.pi
         return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 

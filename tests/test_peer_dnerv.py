@@ -1,0 +1,47 @@
+"""Our D-NeRV against the official code (optional: DNERV_OFFICIAL=<checkout of boheumd/D-NeRV>).
+
+The official code is never part of this repository; without the variable these checks do not
+run. Its parts are also checked without it in tests/test_inr_nerv_dnerv.py (the positional
+encoding's rounding, the instance norm, the trilinear content blend, the GTMLP, the warps).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+OFFICIAL = os.environ.get("DNERV_OFFICIAL")
+
+pytestmark = pytest.mark.skipif(not OFFICIAL, reason="optional: set DNERV_OFFICIAL to a checkout "
+                                                     "of github.com/boheumd/D-NeRV")
+
+
+def test_forward_equals_the_official_with_its_weights():
+    """The official initial weights loaded into ours give the official outputs at every stage
+    (a fresh interpreter: the checkout's modules are named 'model' and 'utils')."""
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "peer_dnerv.py"), "forward", "--official", OFFICIAL,
+         "--tiny", "--forward-fc-dims", "4", "16"],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout.count("output") == 2
+
+
+def test_trained_from_the_same_weights_ours_ends_where_the_official_does(tmp_path):
+    """Same initial weights, clips, batches, schedule and loss: the training sides are the
+    same too (the tiny CPU parity run, float32 on both sides)."""
+    out = tmp_path / "parity.jsonl"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "peer_dnerv.py"), "parity", "--official", OFFICIAL,
+         "--tiny", "--same-init", "--project-dtype", "float32", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["same_init"] and row["params_official"] == row["params_project"]
+    assert abs(row["psnr_official"] - row["psnr_project"]) < 1e-3
