@@ -81,17 +81,19 @@ tsm() {
   log "end tsm $src rc=$? $(grep -h -o '"top1": [0-9.]*' "$TSM_WORK"/*_"$src"/results.json 2>/dev/null | tr '\n' ' ')"
 }
 
-# parity GPU DATASET EPOCHS WORKERS FC_DIM: benchmarks/peer_dnerv.py parity, the official D-NeRV
-# (checkout in $PEERS/D-NeRV) and ours trained alike on $DATA/DATASET, both in float32 (the
-# official train.py's precision), FC_DIM "budget" or a number; into $OUT/dnerv_parity.jsonl
+# parity GPU DATASET EPOCHS WORKERS FC_DIM [more peer_dnerv.py options]: benchmarks/peer_dnerv.py
+# parity, the official D-NeRV (checkout in $PEERS/D-NeRV) and ours trained alike on
+# $DATA/DATASET, both in float32 (the official train.py's precision), FC_DIM "budget" or a
+# number; into $OUT/dnerv_parity.jsonl
 parity() {
-  local g=$1 ds=$2 epochs=$3 workers=$4 fc=$5
-  log "start dnerv_parity $ds fc_dim=$fc (gpu $g)"
+  local g=$1 ds=$2 epochs=$3 workers=$4 fc=$5; shift 5
+  local name="parity_${ds}_$fc$(echo "$*" | tr -c 'a-z0-9' '_')"
+  log "start dnerv_parity $ds fc_dim=$fc $* (gpu $g)"
   on_gpu "$g" timeout "$(limit 400)" python3 benchmarks/peer_dnerv.py parity --official "${PEERS:-.device_carry/peers}/D-NeRV" \
     $([ "$TINY" = 1 ] && echo --tiny) --data-root "$DATA/$ds" --dataset-name "$ds" --size M --fc-dims "$fc" \
-    --epochs "$epochs" --batch 32 --workers "$workers" --project-dtype float32 \
-    --work-dir "$WORK/parity_$ds" --out "$OUT/dnerv_parity.jsonl" > "$WORK/parity_${ds}_$fc.log" 2>&1
-  log "end dnerv_parity $ds fc_dim=$fc rc=$? $(tail -n 1 "$WORK/parity_${ds}_$fc.log")"
+    --epochs "$epochs" --batch 32 --workers "$workers" --project-dtype float32 "$@" \
+    --work-dir "$WORK/parity_${ds}_gpu$g" --out "$OUT/dnerv_parity.jsonl" > "$WORK/$name.log" 2>&1
+  log "end dnerv_parity $ds fc_dim=$fc $* rc=$? $(tail -n 1 "$WORK/$name.log")"
 }
 
 # prepare_data NAME...: builtin (generated), ucf101_mini, hmdb51_mini (carried clips)

@@ -107,6 +107,34 @@ def test_positional_encoding_rounds_as_the_official_code():
     assert torch.equal(ours[:, levels:], official[:, 1::2])
 
 
+def test_fused_rounding_is_the_encoding_before_the_fix():
+    """``rounding="fused"`` is the encoding this toolkit computed before it matched the
+    official code: ``t * (base**i * pi)``, the frequency rounded once to float32."""
+    from toolkit.codecs.inr.blocks import PositionalEncoding
+
+    t = torch.tensor([0.0, 1 / 7, 0.3, 5 / 7, 1.0])
+    freqs = torch.tensor([1.25**i * math.pi for i in range(240)], dtype=torch.float64).float()
+    angles = t[:, None] * freqs
+    fused = PositionalEncoding(240, rounding="fused")(t)
+    assert torch.equal(fused, torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1))
+    assert not torch.equal(fused, PositionalEncoding(240)(t))  # the two differ past level ~60
+
+
+@pytest.mark.parametrize("codec", ["nerv", "dnerv"])
+def test_bitstreams_from_before_the_rounding_fix_decode_as_fitted(codec):
+    """New headers state the encoding's rounding; a header without it (written before the
+    fix) builds the network with the rounding it was fitted with, so old files still decode."""
+    import bitstream_samples
+
+    new = bitstream_samples.sample(codec)
+    assert all(n["pe_rounding"] == "official" for n in new.header["networks"])
+    coder = bitstream_samples.decoder(codec)
+    assert {n.encoding.rounding for n in coder.networks_from(new)} == {"official"}
+    for network in new.header["networks"]:
+        del network["pe_rounding"]
+    assert {n.encoding.rounding for n in coder.networks_from(new)} == {"fused"}
+
+
 def test_nerv_shapes_range_and_gradients():
     model = NeRV(H, W, 16, pe_levels=8, min_channels=4)
     frames = model(torch.linspace(0, 1, 3))

@@ -9,19 +9,30 @@ import torch.nn.functional as F
 from torch import nn
 
 
+#: How the encoding's angles are rounded in float32: "official" as the official NeRV and
+#: D-NeRV code, ``(t * base**i) * pi``; "fused" as this toolkit did before, ``t * (base**i * pi)``
+#: (the meaning of a bitstream header that names no rounding).
+PE_ROUNDINGS = ("official", "fused")
+
+
 class PositionalEncoding(nn.Module):
     """sin/cos(t * base**i * pi) for i < levels, as in NeRV (2 * levels features).
 
-    Computed in float32 in the official order, ``(t * base**i) * pi``, two roundings: beyond
-    about level 60 the angle exceeds float32's integer range, so each feature is a pseudo-random
-    function of how the angle was rounded, and the one-rounding ``t * (base**i * pi)`` gives
-    different features there (the network's input is then not the official one).
+    Computed in float32, by default in the official order, ``(t * base**i) * pi``, two
+    roundings: beyond about level 60 the angle exceeds float32's integer range, so each
+    feature is a pseudo-random function of how the angle was rounded, and the one-rounding
+    ``t * (base**i * pi)`` (``rounding="fused"``) gives other features there. A network
+    decodes only with the rounding it was fitted with.
     """
 
-    def __init__(self, levels: int, base: float = 1.25):
+    def __init__(self, levels: int, base: float = 1.25, rounding: str = "official"):
         super().__init__()
-        self.levels = levels
+        if rounding not in PE_ROUNDINGS:
+            raise ValueError(f"positional encoding rounding must be one of {PE_ROUNDINGS}, got {rounding!r}")
+        self.levels, self.rounding = levels, rounding
         scales = torch.tensor([base**i for i in range(levels)], dtype=torch.float64)
+        if rounding == "fused":
+            scales = scales * math.pi
         self.register_buffer("scales", scales.float(), persistent=False)
 
     @property
@@ -29,7 +40,9 @@ class PositionalEncoding(nn.Module):
         return 2 * self.levels
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        angles = (t.float()[..., None] * self.scales) * math.pi
+        angles = t.float()[..., None] * self.scales
+        if self.rounding == "official":
+            angles = angles * math.pi
         return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)
 
 

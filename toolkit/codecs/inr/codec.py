@@ -25,6 +25,7 @@ from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstrea
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr import keyframes as kf
+from toolkit.codecs.inr.blocks import PE_ROUNDINGS
 from toolkit.codecs.inr.networks import build_network, network_class
 from toolkit.codecs.inr.sizing import BudgetBelowSmallestNetwork, count_parameters, solve_width
 from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
@@ -42,17 +43,18 @@ _WIDTH = ("int", 1, 2**16)
 _FLAG = ("bool", None, None)
 _KERNEL = ("int", 1, 15)
 _LEVELS = ("int", 1, 384)  # 1.25**397 * pi overflows float32: frequencies stay finite
+_PE_ROUNDING = ("choice", PE_ROUNDINGS, None)
 NETWORK_FIELDS = {
     "NeRV": dict(height=_SIDE, width=_SIDE, channels=_WIDTH, pe_levels=_LEVELS,
                  mlp_hidden=("optional int", 1, 2**16), min_channels=_WIDTH,
                  expansion=("optional number", 1e-3, 64), reduction=("number", 1e-3, 64),
                  kernel_size=_KERNEL, head_kernel=_KERNEL, act=("choice", ("gelu", "swish"), None),
-                 strides=("lengths", 1, 16)),
+                 strides=("lengths", 1, 16), pe_rounding=_PE_ROUNDING),
     "DNeRV": dict(height=_SIDE, width=_SIDE, fc_dim=_WIDTH, clip_len=("int", 1, 1024),
                   pe_levels=_LEVELS, use_saf=_FLAG, use_gtmlp=_FLAG, use_flow=_FLAG,
                   mean=("triple", -1e6, 1e6), std=("triple", 1e-6, 1e6), encoder_dim=_WIDTH,
                   mlp_hidden=_WIDTH, min_width=_WIDTH, width_multiple=("int", 1, 1024),
-                  channels_last=_FLAG),
+                  channels_last=_FLAG, pe_rounding=_PE_ROUNDING),
     "FFNeRV": dict(height=_SIDE, width=_SIDE, num_frames=("int", 1, MAX_VIDEO_PIXELS), channels=_WIDTH,
                    grid_lengths=("lengths", 1, MAX_VIDEO_PIXELS), num_grids=("int", 1, 64),
                    min_channels=_WIDTH, groups=_WIDTH, first_width=("optional int", 1, 2**16)),
@@ -80,6 +82,10 @@ class INRCodec(Codec):
     fit_model: str
     dataset_type: str
     measures_decode_throughput = True
+    #: Constructor arguments every new network config states, so that its header names them;
+    #: a header without them was written before they existed and decodes with the legacy ones.
+    stated_network_args: dict = {}
+    legacy_network_args: dict = {}
 
     def __init__(self, network: dict | None = None, bits: int = 8, render_batch: int = 16,
                  min_width: int = 4):
@@ -99,7 +105,7 @@ class INRCodec(Codec):
 
     def network_config(self, height: int, width: int, num_frames: int, params_budget: float) -> dict:
         """The network's constructor arguments; the width is solved from the budget unless set."""
-        cfg = dict(type=self.network_type, height=height, width=width,
+        cfg = dict(type=self.network_type, height=height, width=width, **self.stated_network_args,
                    **self.extra_network_args(num_frames))
         cfg.update(self.network_overrides)
         if cfg.get(self.width_key) is None:
@@ -265,7 +271,7 @@ class INRCodec(Codec):
         """Shapes of the tensors the weight chunk must hold, from a network built on the meta device."""
         try:
             with torch.device("meta"):
-                state = build_network(cfg).state_dict()
+                state = build_network(self.header_network(cfg)).state_dict()
         except ValueError as error:
             raise bitstream_error(bitstream, f"header field networks[{index}] describes no valid "
                                              f"network ({error})") from None
@@ -283,8 +289,12 @@ class INRCodec(Codec):
                 weights = unpack_state_dict(bitstream.chunks[name], shapes)
             except ValueError as error:
                 raise bitstream_error(bitstream, f"chunk {name!r}: {error}") from None
-            networks.append(self._load(cfg, weights))
+            networks.append(self._load(self.header_network(cfg), weights))
         return networks
+
+    def header_network(self, cfg: dict) -> dict:
+        """A header's network config as the network is built from it (legacy defaults filled in)."""
+        return {**self.legacy_network_args, **cfg}
 
     def decode_context(self, bitstream: Bitstream) -> dict:
         """What besides the networks the decoder needs (D-NeRV: the decoded keyframes)."""
@@ -344,6 +354,8 @@ class NeRVCodec(INRCodec):
 
     name = "nerv"
     network_type = "NeRV"
+    stated_network_args = dict(pe_rounding="official")
+    legacy_network_args = dict(pe_rounding="fused")  # written before commit 98bc125
     width_key = "channels"
     fit_model = "NeRVFitModel"
     dataset_type = "SourceFrames"
@@ -369,6 +381,8 @@ class DNeRVCodec(INRCodec):
 
     name = "dnerv"
     network_type = "DNeRV"
+    stated_network_args = dict(pe_rounding="official")
+    legacy_network_args = dict(pe_rounding="fused")  # written before commit 98bc125
     width_key = "fc_dim"
     fit_model = "DNeRVFitModel"
     dataset_type = "SourceClips"

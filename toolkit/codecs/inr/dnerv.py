@@ -163,7 +163,7 @@ class DNeRV(nn.Module):
                  use_flow: bool = True, mean: tuple[float, float, float] = (0.5, 0.5, 0.5),
                  std: tuple[float, float, float] = (0.25, 0.25, 0.25), encoder_dim: int = 64,
                  mlp_hidden: int = 512, min_width: int = 32, width_multiple: int = 1,
-                 channels_last: bool = False):
+                 channels_last: bool = False, pe_rounding: str = "official"):
         super().__init__()
         if fc_dim < 1 or clip_len < 1 or width_multiple < 1:
             raise ValueError(f"DNeRV needs fc_dim, clip_len and width_multiple >= 1, "
@@ -173,7 +173,7 @@ class DNeRV(nn.Module):
         self.fc_dim, self.clip_len = fc_dim, clip_len
         self.use_saf, self.use_gtmlp, self.use_flow = use_saf, use_gtmlp, use_flow
 
-        self.encoding = PositionalEncoding(pe_levels)
+        self.encoding = PositionalEncoding(pe_levels, rounding=pe_rounding)
         self.stem = nn.Sequential(
             nn.Linear(self.encoding.out_dim, mlp_hidden), nn.GELU(),
             nn.Linear(mlp_hidden, fc_dim * self.base_h * self.base_w), nn.GELU(),

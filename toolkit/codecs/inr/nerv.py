@@ -72,7 +72,8 @@ class NeRV(nn.Module):
     def __init__(self, height: int, width: int, channels: int, pe_levels: int = 80,
                  mlp_hidden: int | None = 512, min_channels: int = 16, expansion: float | None = 2.0,
                  reduction: float = 2.0, kernel_size: int = 3, head_kernel: int = 1,
-                 act: str = "gelu", strides: Sequence[int] | None = None):
+                 act: str = "gelu", strides: Sequence[int] | None = None,
+                 pe_rounding: str = "official"):
         super().__init__()
         if channels < 1:
             raise ValueError(f"NeRV channels must be >= 1, got {channels}")
@@ -81,7 +82,7 @@ class NeRV(nn.Module):
             stride_plan(height, width) if strides is None
             else explicit_stride_plan(height, width, strides))
         self.channels = channels
-        self.encoding = PositionalEncoding(pe_levels)
+        self.encoding = PositionalEncoding(pe_levels, rounding=pe_rounding)
         base = channels * self.base_h * self.base_w
         if mlp_hidden:
             self.stem = nn.Sequential(nn.Linear(self.encoding.out_dim, mlp_hidden), activation(act),
