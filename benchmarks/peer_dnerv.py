@@ -11,8 +11,9 @@ parity  Trains both networks on the same prepared source: the same clips in the 
         the same decoded keyframes (coded once, as configs/compress/dnerv.py codes them),
         epochs, batch, AdamW 5e-4 and per-iteration schedule (the official ``adjust_lr``:
         20 % warm-up from 0.1 * lr, then cosine). Each side draws its own initial weights
-        (same seed, same distributions, another order); ``--same-init`` starts ours from the
-        official's (and gives ours the official mean/std), so a gap left is not init luck. Loss: the official ``loss_fn`` with
+        (same seed, same distributions, another order) and ours the mean/std our recipe fits
+        with (the official UCF101 statistics since issue 13); ``--same-init`` starts ours from
+        the official's weights (and mean/std), so a gap left is not init luck. Loss: the official ``loss_fn`` with
         ``Fusion19`` (MSE + 0.03 (1 - SSIM)) for the official side, our fit model's loss
         (the same terms) for ours. Reports PSNR before quantisation (float32, every real
         frame) and training wall time of each, at the widths ``--fc-dims``: ``budget`` (what
@@ -292,7 +293,8 @@ def prepare_clips(data_root: Path, source_name: str, size: str, work_dir: Path, 
     dataset = SourceClips(data_root, keyframes=prep.dataset_args["keyframes"], source=source_name,
                           clip_len=CLIP_LEN)
     return dataset, job.network["fc_dim"], dict(keyframe_bits=prep.info["keyframe_bits"],
-                                                 budget_bits=budget_bits, frames=source.num_frames)
+                                                 budget_bits=budget_bits, frames=source.num_frames,
+                                                 mean=job.network["mean"], std=job.network["std"])
 
 
 def to_unit(frames):
@@ -408,7 +410,8 @@ def parity(args, official) -> list[dict]:
 
             torch.manual_seed(args.seed)
             network = dict(type="DNeRV", height=height, width=width, fc_dim=fc_dim,
-                           clip_len=CLIP_LEN, **args.project_network)
+                           clip_len=CLIP_LEN, mean=info["mean"], std=info["std"],  # as the recipe fits
+                           **args.project_network)
             if args.same_init:  # the same function as the official's needs its mean/std too
                 network.update(mean=UCF101_MEAN, std=UCF101_STD)
             ours = DNeRVFitModel(network).to(device)
@@ -430,6 +433,7 @@ def parity(args, official) -> list[dict]:
                        time_official_s=time_official, time_project_s=time_project,
                        dtype_official=args.official_dtype, dtype_project=args.project_dtype,
                        project_network=args.project_network, official_loss=official.loss_source,
+                       project_mean=list(network["mean"]), project_std=list(network["std"]),
                        same_init=args.same_init, seed=args.seed,
                        official_path=official.path, official_commit=official_commit(official.path),
                        keyframe_bits=info["keyframe_bits"],

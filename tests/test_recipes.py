@@ -88,3 +88,37 @@ def test_inpaint_fit_recipe_keys_belong_to_the_models(tmp_path):
     with pytest.raises(ConfigError, match=r"models.nerv.fit: no optimizer, warmup_ratio, amp, "
                                           r"model; start it from its codec's recipe"):
         InpaintModel.from_config("nerv", entry, cfg.fit)
+
+
+OFFICIAL_UCF101_MEAN = (0.3986, 0.3829, 0.3546)  # boheumd/D-NeRV train.py, transforms.Normalize
+OFFICIAL_UCF101_STD = (0.2805, 0.2747, 0.2787)
+
+
+def test_dnerv_networks_normalise_with_the_official_ucf101_statistics(tmp_path):
+    """New D-NeRV networks (compression and inpainting) normalise keyframes and output with the
+    official UCF101 mean/std, not the constructor's 0.5/0.25 (0.3-0.7 dB lower on real clips,
+    issue 13); the bitstream header states them, so decoding builds the same network."""
+    import bitstream_samples
+    from toolkit.codecs.inr.networks import build_network
+    from toolkit.engine.config import build_codec
+
+    compress = build_codec(load_config(find_config("compress", "dnerv")).codec)
+    cfg = _inpaint_config(tmp_path)
+    inpaint = InpaintModel.from_config("dnerv", cfg.models["dnerv"], cfg.fit).codec
+    for codec in (compress, inpaint):
+        network = codec.network_config(64, 80, 16, 0)
+        assert tuple(network["mean"]) == OFFICIAL_UCF101_MEAN
+        assert tuple(network["std"]) == OFFICIAL_UCF101_STD
+        built = build_network({**network, "fc_dim": 4, "min_width": 4})
+        assert built.mean.flatten().tolist() == pytest.approx(OFFICIAL_UCF101_MEAN)
+        assert built.std.flatten().tolist() == pytest.approx(OFFICIAL_UCF101_STD)
+    # a header stating no mean/std (written before) still decodes with the default it was fitted with
+    old = bitstream_samples.sample("dnerv")
+    assert all("mean" not in n for n in old.header["networks"])
+    coder = bitstream_samples.decoder("dnerv")
+    for net in coder.networks_from(old):
+        assert net.mean.flatten().tolist() == [0.5] * 3 and net.std.flatten().tolist() == [0.25] * 3
+    for stated in old.header["networks"]:  # a header that states them, as new fits write it
+        stated.update(mean=list(OFFICIAL_UCF101_MEAN), std=list(OFFICIAL_UCF101_STD))
+    for net in coder.networks_from(old):
+        assert net.mean.flatten().tolist() == pytest.approx(OFFICIAL_UCF101_MEAN)
