@@ -1,8 +1,12 @@
-"""Our D-NeRV against the official code (optional: DNERV_OFFICIAL=<checkout of boheumd/D-NeRV>).
+"""Our D-NeRV against the official code: checks that need a checkout of boheumd/D-NeRV, so
+they live beside the peer benchmark, not in the CPU test suite (which never has the
+checkout). Run them explicitly:
 
-The official code is never part of this repository; without the variable these checks do not
-run. Its parts are also checked without it in tests/test_inr_nerv_dnerv.py (the positional
-encoding's rounding, the instance norm, the trilinear content blend, the GTMLP, the warps).
+    DNERV_OFFICIAL=/path/to/D-NeRV python -m pytest benchmarks/peer_checks -q
+
+The official code is never part of this repository. Its parts are also checked without it in
+tests/test_inr_nerv_dnerv.py (the positional encoding's rounding, the instance norm, the
+trilinear content blend, the GTMLP, the warps).
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 OFFICIAL = os.environ.get("DNERV_OFFICIAL")
 
-pytestmark = pytest.mark.skipif(not OFFICIAL, reason="optional: set DNERV_OFFICIAL to a checkout "
-                                                     "of github.com/boheumd/D-NeRV")
+
+@pytest.fixture(autouse=True)
+def official_checkout():
+    if not OFFICIAL or not (Path(OFFICIAL) / "model.py").is_file():
+        pytest.fail("set DNERV_OFFICIAL to a checkout of github.com/boheumd/D-NeRV (its model.py)",
+                    pytrace=False)
 
 
 def test_forward_equals_the_official_with_its_weights():
