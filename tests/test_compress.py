@@ -244,12 +244,15 @@ def test_fit_stopped_by_time_limit_continues_with_resume(data_root, tmp_path, ca
     assert json.loads((work / "results.json").read_text())["fit_epochs"]["max"] == 3
 
 
-def test_fit_compile_option_reaches_the_runner(data_root, tmp_path):
+@pytest.mark.parametrize("codec", ["nerv", "ffnerv"])
+def test_fit_compile_option_reaches_the_runner(codec, data_root, tmp_path):
     """fit.compile reaches the FitModel, which compiles its training loss (here with the
-    'eager' backend: the same tracing, no code generation, so it runs quickly on a CPU)."""
+    'eager' backend: the same tracing, no code generation, so it runs quickly on a CPU).
+    FFNeRV's step (grids, warps, neighbour buffer, QAT) traces too: its fits are bound by
+    kernel launches at batch 1, which a compiled step can cut."""
     work = tmp_path / "compiled"
-    assert run_tool(data_root, "nerv", work, "fit.compile.enabled=True", "fit.compile.backend=eager",
-                    "output=nerv_compiled") == 0
+    assert run_tool(data_root, codec, work, "fit.compile.enabled=True", "fit.compile.backend=eager",
+                    f"output={codec}_compiled") == 0
     logs = "".join(p.read_text() for p in work.rglob("*.log"))
     assert "training loss compiled: torch.compile({'backend': 'eager'})" in logs
     assert json.loads((work / "results.json").read_text())["fit_epochs"]["min"] == 1
