@@ -33,6 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from toolkit.data.names import SourceName  # noqa: E402
+
 FRAMES = 132
 CONFIGS = ROOT / "configs" / "compress"
 
@@ -134,7 +138,6 @@ def quality_memory(data_root: Path) -> dict:
     import numpy as np
     import torch
 
-    sys.path.insert(0, str(ROOT))
     from toolkit.data.source import Source
     from toolkit.quality import frame_quality
 
@@ -176,8 +179,7 @@ class Run:
 
     @property
     def output(self) -> str:
-        return (f"{self.codec}_{self.size}" + (f"_{self.variant}" if self.variant else "")
-                + (f"_at_{self.matched_to}" if self.matched_to else ""))
+        return SourceName(self.codec, self.size, self.variant, self.matched_to).format()
 
     def finished(self, epochs: int | None) -> bool:
         """The work dir already holds this run's result: an INR fitted for all its epochs,
@@ -237,7 +239,6 @@ class Run:
 def batch_size_of(run: Run) -> int | None:
     if run.codec not in ("nerv", "ffnerv", "dnerv"):
         return None
-    sys.path.insert(0, str(ROOT))
     from toolkit.engine.config import load_config
 
     config = run.protocol.configs.get(run.codec, CONFIGS / f"{run.codec}.py")
@@ -298,7 +299,7 @@ def run_all(args) -> int:
                 gpu = gpus[positions[k % len(positions)] % len(gpus)]
                 size = label(parameters)
                 counted = AS_PUBLISHED.get((name, codec), {}).get(parameters, parameters)
-                output = f"{codec}_{size}" + (f"_{args.tag}" if args.tag else "")
+                output = SourceName(codec, size, args.tag or None).format()
                 pending.append(Run(protocol, codec, size, budget_bpp(counted, facts["height"],
                                                                       facts["width"], facts["frames"]),
                                    data_root, work / "runs" / name / output,
@@ -418,9 +419,7 @@ def latest_runs(records) -> list[dict]:
 
 def variant_of(record: dict) -> str | None:
     """The variant of an INR run's source name (nerv_382k_e150 -> e150); None for classical."""
-    if record.get("matched_to"):
-        return None
-    return record["source"].split("_", 2)[2] if record["source"].count("_") >= 2 else None
+    return None if record.get("matched_to") else SourceName.parse(record["source"]).variant
 
 
 def report(args) -> int:
