@@ -207,17 +207,16 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | 
             network, info = read_fit(cfg, codec, job, work_dir)
         except WorkDirError:
             network = None
-        stopped = _stopped_early(info) if network is not None else None
-        if network is not None and stopped and cfg.get("resume"):
-            notice(f"continuing the fit in {fit_dir}: {stopped}")
-        elif network is not None:
-            notice(f"reusing the fit in {fit_dir}, made for the same videos and settings "
-                   f"(--refit fits again)" + (f"; {stopped}, --resume continues it" if stopped else ""))
-            return network, {**info, "reused": True}
-        else:
+        if network is None:
             barrier()
             if main:
                 final.unlink(missing_ok=True)
+        elif (stopped := _stopped_early(info)) and cfg.get("resume"):
+            notice(f"continuing the fit in {fit_dir}: {stopped}")
+        else:
+            notice(f"reusing the fit in {fit_dir}, made for the same videos and settings "
+                   f"(--refit fits again)" + (f"; {stopped}, --resume continues it" if stopped else ""))
+            return network, {**info, "reused": True}
     resume_from = resume_checkpoint(fit_dir) if cfg.get("resume") else None
     if resume_from is None and not cfg.get("resume") and _holds_fit(fit_dir):
         notice(f"starting the fit in {fit_dir} over; --resume continues it from its checkpoint")
