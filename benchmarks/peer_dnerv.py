@@ -301,9 +301,11 @@ def to_unit(frames):
     return frames.float() / 255.0
 
 
-def train_and_measure(step_fn, decode_fn, params, loader, epochs: int, dtype, device, lr_of):
+def train_and_measure(step_fn, decode_fn, params, loader, epochs: int, dtype, device, lr_of,
+                      label: str = ""):
     """Train with AdamW at the per-iteration lr ``lr_of(epoch, i, iters)``; return (seconds,
-    PSNR over every real frame of the loader decoded in float32)."""
+    PSNR over every real frame of the loader decoded in float32). Prints progress about ten
+    times a run (``label``: which side)."""
     optimizer = torch.optim.AdamW(params, lr=5e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)
     autocast = dict(device_type=torch.device(device).type, dtype=dtype, enabled=dtype != torch.float32)
     iters = len(loader)
@@ -326,6 +328,9 @@ def train_and_measure(step_fn, decode_fn, params, loader, epochs: int, dtype, de
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+        if (epoch + 1) % max(1, epochs // 10) == 0 or epoch + 1 == epochs:
+            print(f"  {label} epoch {epoch + 1}/{epochs}: loss {loss.item():.4f}, "
+                  f"{time.perf_counter() - begin:.0f} s", flush=True)
     sync()
     seconds = time.perf_counter() - begin
     values = []
@@ -406,7 +411,7 @@ def parity(args, official) -> list[dict]:
             theirs.train()
             time_official, psnr_official = train_and_measure(
                 official_step, lambda b: official_forward(b).transpose(1, 2), theirs.parameters(),
-                loader, args.epochs, getattr(torch, args.official_dtype), device, lr_of)
+                loader, args.epochs, getattr(torch, args.official_dtype), device, lr_of, "official")
 
             torch.manual_seed(args.seed)
             network = dict(type="DNeRV", height=height, width=width, fc_dim=fc_dim,
@@ -422,7 +427,7 @@ def parity(args, official) -> list[dict]:
             ours.train()
             time_project, psnr_project = train_and_measure(
                 ours._training_loss, lambda b: ours.render(b)[0], ours.parameters(), loader,
-                args.epochs, getattr(torch, args.project_dtype), device, lr_of)
+                args.epochs, getattr(torch, args.project_dtype), device, lr_of, "project")
 
             row = dict(dataset=args.dataset_name or ("tiny" if args.tiny else str(data_root)),
                        fc_dim=fc_dim, fc_dim_from=origin, size=args.size, epochs=args.epochs,

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# GPU session 7 (issues 11 and 13): what the closing note of session 6 left to run, on a warm
+# machine of 2 GPUs over three chained calls (CALL=1, 2, 3; the same machine, DEADLINE each).
+# Work dirs live in the repository's ignored .gpu_work/ (kept between calls on a warm machine):
+# a fit stopped by its time limit is continued by the next call (--resume).
+#
+#   call 1  GPU 0  D-NeRV parity on the UCF101 clips from each side's own initial weights,
+#                  after the recipe took the official mean/std (fc_dim budget and 281, seeds
+#                  0 and 1): does the 1 dB gap close?
+#           GPU 1  NeRV-S on 720x1280 in float32 (tag fp32; the paper's precision), and NeRV
+#                  at 0.35M and 0.75M on the crop with the official encoding rounding, seeds
+#                  0 and 1 (tags s0, s1)
+#   call 2  GPU 0  benchmarks/dnerv_scaling.py: 1k, 10k, 100k frames (alone on its GPU)
+#           GPU 1  the call-1 fits continued, then D-NeRV parity on the built-in set
+#   call 3  GPU 0  benchmarks/peer_dnerv.py speed: the official model beside ours (eager and
+#                  compiled; M in four settings, then S and L), alone on its GPU
+#           GPU 1  the D-NeRV ablation after parity (tools/compress_dataset.py, the built-in
+#                  set, full / no SAF / no GTMLP / no flow at one width and epochs), and any
+#                  fit still unfinished
+# The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
+# repository, copied there for the call; never committed).
+#
+# Usage: OUT=/some/dir CALL=1 bash benchmarks/gpu_suite_followups.sh   (TINY=1: CPU dry run)
+cd "$(dirname "$0")/.." || exit 1
+. benchmarks/gpu_common.sh
+CALL=${CALL:-1}
+CHAIN=${CHAIN:-.gpu_work/followups}
+PEERS=${PEERS:-.device_carry/peers}
+mkdir -p "$CHAIN"
+TINY_FLAG=$([ "$TINY" = 1 ] && echo --tiny)
+if [ "$TINY" = 1 ]; then
+  PARITY_EPOCHS_UCF=1 PARITY_EPOCHS_BUILTIN=1 ABLATION_EPOCHS=1 ABLATION_SECONDS=600
+  SCALING_FRAMES="64 256" SCALING_EPOCHS=1 SPEED_M=(--sizes M --repeats 1 --warmup 1
+  --project-settings bf16 bf16,compile,channels_last) SPEED_SL=(--sizes S --repeats 1 --warmup 1
+  --project-settings bf16)
+else
+  PARITY_EPOCHS_UCF=${PARITY_EPOCHS_UCF:-200} PARITY_EPOCHS_BUILTIN=${PARITY_EPOCHS_BUILTIN:-25}
+  ABLATION_EPOCHS=${ABLATION_EPOCHS:-25} ABLATION_SECONDS=${ABLATION_SECONDS:-330}
+  SCALING_FRAMES=${SCALING_FRAMES:-1000 10000 100000} SCALING_EPOCHS=${SCALING_EPOCHS:-3 3 2}
+  # M first, in every setting; then S and L in the paper's widths (each compile costs a minute)
+  SPEED_M=(--sizes M --repeats 3 --warmup 2 --project-settings bf16 bf16,compile
+  bf16,compile,channels_last bf16,compile,x8,channels_last)
+  SPEED_SL=(--sizes S L --repeats 3 --warmup 2 --project-settings bf16 bf16,compile)
+fi
+log "suite followups, call $CALL: $NGPU GPU(s)"
+left() { echo $(( DEADLINE - $(elapsed) - 10 )); }
+
+anchors() {  # GPU NAME ARGS...: one anchors driver on one GPU; records and logs under $WORK/NAME
+  local g=$1 name=$2 where=(--gpus "$(( $1 % NGPU ))"); shift 2
+  [ "$TINY" = 1 ] && where=(--tiny --gpus "")
+  rm -rf "${WORK:?}/$name"
+  python3 benchmarks/anchors/bunny.py run --out "$WORK/$name" --work "$CHAIN/$name" --resume "${where[@]}" \
+    --deadline-s "$(left)" --max-fit-s "${MAX_FIT_S:-480}" --reserve-s 60 --prefit-s 0 \
+    --classical '' "$@" > "$WORK/$name.log" 2>&1
+  log "end anchors $name rc=$?"
+  tail -n 8 "$WORK/$name.log" >> "$OUT/timeline.txt"
+  cat "$WORK/$name/anchors_bunny.jsonl" >> "$OUT/anchors_bunny.jsonl" 2>/dev/null
+}
+
+nerv_fits() {  # GPU: NeRV-S fp32 on 720x1280 and the small NeRV seeds, at once on one GPU
+  local g=$1 seed
+  anchors "$g" nerv720_fp32 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+    --tag fp32 --cfg-options fit.amp=None --per-gpu 1 &
+  for seed in 0 1; do
+    anchors "$g" seeds_s$seed --protocols hnerv --codecs nerv --parameters 0.35,0.75 \
+      --tag s$seed --cfg-options seed=$seed --per-gpu 2 &
+  done
+  wait
+}
+
+ablation() {  # NAME SWITCH: the D-NeRV ablation on the built-in set, one variant
+  compress 1 builtin dnerv M 520 codec.network.fc_dim=4 fit.max_epochs="$ABLATION_EPOCHS" \
+    fit.max_time_s="$ABLATION_SECONDS" fit.batch_size=8 fit.num_workers=3 workers=3 \
+    output=dnerv_M_$1 ${2:+codec.network.$2=False}
+}
+
+case $CALL in
+  1)
+    prepare_data ucf101_mini
+    ( for seed in 0 1; do
+        parity 0 ucf101_mini "$PARITY_EPOCHS_UCF" 0 budget --seed "$seed"
+        parity 0 ucf101_mini "$PARITY_EPOCHS_UCF" 0 281 --seed "$seed"
+      done ) &
+    nerv_fits 1 &
+    wait ;;
+  2)
+    prepare_data builtin
+    ( log "start dnerv_scaling ($SCALING_FRAMES frames)"
+      # shellcheck disable=SC2086  # the sizes and epochs are lists
+      on_gpu 0 timeout "$(limit 530)" python3 benchmarks/dnerv_scaling.py $TINY_FLAG \
+        --frames $SCALING_FRAMES --epochs $SCALING_EPOCHS --workers "${SCALING_WORKERS:-8}" \
+        --prepare-workers 8 --work "$WORK/dnerv_scaling" --out "$OUT/dnerv_scaling.jsonl" \
+        > "$WORK/dnerv_scaling.log" 2>&1
+      log "end dnerv_scaling rc=$?"
+      tail -n 8 "$WORK/dnerv_scaling.log" >> "$OUT/timeline.txt"
+      rm -rf "$WORK/dnerv_scaling" ) &
+    ( nerv_fits 1
+      parity 1 builtin "$PARITY_EPOCHS_BUILTIN" 6 budget
+      parity 1 builtin "$PARITY_EPOCHS_BUILTIN" 6 281 ) &
+    wait ;;
+  3)
+    prepare_data builtin
+    ( log "start dnerv_speed"
+      for sizes in SPEED_M SPEED_SL; do
+        declare -n settings=$sizes
+        on_gpu 0 timeout "$(limit 540)" python3 benchmarks/peer_dnerv.py speed $TINY_FLAG \
+          --official "$PEERS/D-NeRV" "${settings[@]}" --out "$OUT/dnerv_speed_vs_official.jsonl" \
+          >> "$WORK/dnerv_speed.log" 2>&1
+        log "end dnerv_speed $sizes rc=$?"
+      done ) &
+    ( ablation full & ablation no_saf use_saf & ablation no_gtmlp use_gtmlp &
+      ablation no_flow use_flow & wait; log "end dnerv_ablation" ) &
+    nerv_fits 1 &
+    wait ;;
+esac
+log "end call $CALL"
+
+mkdir -p "$OUT/logs"
+cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null
+[ -d "$WORK/builtin" ] && cp "$WORK"/builtin/*.log "$OUT/logs/" 2>/dev/null
+for d in "$WORK"/nerv720_fp32 "$WORK"/seeds_s*; do
+  [ -d "$d" ] && mkdir -p "$OUT/logs/${d##*/}" && cp "$d"/logs/*.log "$OUT/logs/${d##*/}/" 2>/dev/null
+done
+tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"
