@@ -15,8 +15,10 @@
 #   call 3  GPU 0  benchmarks/peer_dnerv.py speed: the official model beside ours (eager and
 #                  compiled; M in four settings, then S and L), alone on its GPU
 #           GPU 1  the D-NeRV ablation after parity (tools/compress_dataset.py, the built-in
-#                  set, full / no SAF / no GTMLP / no flow at one width and epochs), and any
-#                  fit still unfinished
+#                  set, full / no SAF / no GTMLP / no flow at one width and epochs, as
+#                  compression.md's first ablation), and beside it the built-in parity (call 2
+#                  ran out before it; a fresh machine may serve this call: it needs no fit of
+#                  the earlier calls)
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -35,7 +37,7 @@ if [ "$TINY" = 1 ]; then
   --project-settings bf16)
 else
   PARITY_EPOCHS_UCF=${PARITY_EPOCHS_UCF:-200} PARITY_EPOCHS_BUILTIN=${PARITY_EPOCHS_BUILTIN:-25}
-  ABLATION_EPOCHS=${ABLATION_EPOCHS:-25} ABLATION_SECONDS=${ABLATION_SECONDS:-330}
+  ABLATION_EPOCHS=${ABLATION_EPOCHS:-40} ABLATION_SECONDS=${ABLATION_SECONDS:-450}
   SCALING_FRAMES=${SCALING_FRAMES:-1000 10000 100000} SCALING_EPOCHS=${SCALING_EPOCHS:-3 3 2}
   # M first, in every setting; then S and L in the paper's widths (each compile costs a minute)
   SPEED_M=(--sizes M --repeats 3 --warmup 2 --project-settings bf16 bf16,compile
@@ -110,7 +112,9 @@ case $CALL in
       done ) &
     ( ablation full & ablation no_saf use_saf & ablation no_gtmlp use_gtmlp &
       ablation no_flow use_flow & wait; log "end dnerv_ablation" ) &
-    nerv_fits 1 &
+    # beside the ablation (its times are then not speeds): call 2 ran out before these
+    ( parity 1 builtin "$PARITY_EPOCHS_BUILTIN" 6 budget
+      parity 1 builtin "$PARITY_EPOCHS_BUILTIN" 6 281 ) &
     wait ;;
 esac
 log "end call $CALL"
