@@ -158,6 +158,18 @@ def test_nerv_paper_parameter_counts(channels, millions):
     assert abs(count / 1e6 - millions) / millions < 0.05
 
 
+def anchors_bunny():
+    """benchmarks/anchors/bunny.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(
+        "anchors_bunny", Path(__file__).resolve().parents[1] / "benchmarks" / "anchors" / "bunny.py")
+    bunny = sys.modules.setdefault("anchors_bunny", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(bunny)
+    return bunny
+
+
 NERV_PAPER_BUNNY = dict(pe_levels=40, expansion=1.0, min_channels=96, act="swish")
 HNERV_NERV_ROW = dict(pe_levels=80, mlp_hidden=None, expansion=None, min_channels=12,
                       head_kernel=3, strides=(5, 4, 2, 2))
@@ -186,18 +198,25 @@ def test_nerv_as_hnerv_reimplements_it():
     assert out.shape == (2, 3, 320, 640) and 0 <= out.min() and out.max() <= 1
 
 
+@pytest.mark.parametrize("nominal, fc_dim", [(3.2e6, 26), (6.3e6, 58), (12.5e6, 112)])
+def test_nerv_paper_models_are_fitted_at_their_own_width(nominal, fc_dim):
+    """NeRV-S/M/L are fc_dim 26 / 58 / 112 (the NeRV README's Bunny commands); the anchors
+    fit them at those networks' parameter counts, not at the rounded 3.2 / 6.3 / 12.5M,
+    which would buy S and L one channel less."""
+    bunny = anchors_bunny()
+    counted = bunny.AS_PUBLISHED[("nerv", "nerv")][nominal]
+    assert meta_params(lambda: NeRV(720, 1280, fc_dim, **NERV_PAPER_BUNNY)) == counted
+    assert solve_width(lambda c: NeRV(720, 1280, c, **NERV_PAPER_BUNNY), counted) == fc_dim
+    budget_bits = bunny.budget_bpp(counted, 720, 1280, 132) * 720 * 1280 * 132
+    assert round(budget_bits / 8) == counted  # the bpp handed to the fit buys the same count
+
+
 @pytest.mark.parametrize("nominal, fc_dim", [(0.35e6, 15), (0.75e6, 30), (1.5e6, 54), (3e6, 91)])
 def test_nerv_sized_as_the_hnerv_code_sizes_its_nerv_row(nominal, fc_dim):
     """HNeRV's code solves fc_dim from a*f^2 + b*f = size (no biases, no width floor); the
     anchors fit NeRV at the parameter counts of those models (benchmarks/anchors/bunny.py),
     and our solver then picks the same fc_dim."""
-    import importlib.util
-    import sys
-
-    spec = importlib.util.spec_from_file_location(
-        "anchors_bunny", Path(__file__).resolve().parents[1] / "benchmarks" / "anchors" / "bunny.py")
-    bunny = sys.modules.setdefault("anchors_bunny", importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(bunny)
+    bunny = anchors_bunny()
     strides = HNERV_NERV_ROW["strides"]
     a = 0.5 * sum(0.25**i * s * s * 9 for i, s in enumerate(strides))
     b = 2 * HNERV_NERV_ROW["pe_levels"] * 8 * 16

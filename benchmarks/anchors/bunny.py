@@ -65,9 +65,12 @@ PROTOCOLS = {
 # The HNeRV code sizes its NeRV with a formula that leaves out biases and the width floor,
 # so its nominal 0.35 / 0.75 / 1.5M models are larger; these are their parameter counts
 # (fc_dim 15 / 30 / 54 / 91 from its formula, counted with our NeRV built as its code
-# builds it: tests/test_inr_nerv_dnerv.py). NeRV is fitted at these budgets.
+# builds it: tests/test_inr_nerv_dnerv.py). NeRV is fitted at these budgets. The NeRV
+# paper's S/M/L are fc_dim 26 / 58 / 112 (its README's Bunny commands); rounded to 3.2 /
+# 6.3 / 12.5M, a budget would buy S and L one channel narrower (fc_dim 25 and 111).
 AS_PUBLISHED = {("hnerv", "nerv"): {0.35e6: 381_639, 0.75e6: 756_768, 1.5e6: 1_507_868,
-                                    3e6: 2_986_591}}
+                                    3e6: 2_986_591},
+                ("nerv", "nerv"): {3.2e6: 3_201_905, 6.3e6: 6_282_001, 12.5e6: 12_524_563}}
 TINY = dict(height=80, width=160, fps=2.0, epochs=1)
 
 # Published PSNR before quantisation at 300 epochs (../shared/reference/anchors.md).
