@@ -356,7 +356,8 @@ class Loader:
         generator = torch.Generator().manual_seed(self.seed)
         return torch.utils.data.DataLoader(self.dataset, batch_size=self.batch_size, shuffle=shuffle,
                                            num_workers=self.workers, generator=generator,
-                                           persistent_workers=False, pin_memory=torch.cuda.is_available())
+                                           persistent_workers=self.workers > 0,
+                                           pin_memory=torch.cuda.is_available())
 
     def __len__(self):
         return math.ceil(len(self.dataset) / self.batch_size)
@@ -412,6 +413,7 @@ def parity(args, official) -> list[dict]:
             time_official, psnr_official = train_and_measure(
                 official_step, lambda b: official_forward(b).transpose(1, 2), theirs.parameters(),
                 loader, args.epochs, getattr(torch, args.official_dtype), device, lr_of, "official")
+            print(f"fc_dim {fc_dim}: official {psnr_official:.2f} dB in {time_official:.0f} s", flush=True)
 
             torch.manual_seed(args.seed)
             network = dict(type="DNeRV", height=height, width=width, fc_dim=fc_dim,
