@@ -19,6 +19,8 @@
 #                  compression.md's first ablation), and beside it the built-in parity (call 2
 #                  ran out before it; a fresh machine may serve this call: it needs no fit of
 #                  the earlier calls)
+#   call 4  (next session, run twice, chained) GPU 0: the built-in parity alone, then S and L
+#                  side by side; GPU 1: NeRV-S at the paper's width (fc_dim 26) in fp32
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -116,13 +118,26 @@ case $CALL in
     ( parity 1 builtin "$PARITY_EPOCHS_BUILTIN" 6 budget
       parity 1 builtin "$PARITY_EPOCHS_BUILTIN" 6 281 ) &
     wait ;;
+  4)  # for the next session: what calls 1-3 left (two chained calls: CALL=4 twice)
+    prepare_data builtin
+    ( parity 0 builtin "$PARITY_EPOCHS_BUILTIN" 6 budget
+      parity 0 builtin "$PARITY_EPOCHS_BUILTIN" 6 281
+      log "start dnerv_speed S L"
+      on_gpu 0 timeout "$(limit 400)" python3 benchmarks/peer_dnerv.py speed $TINY_FLAG \
+        --official "$PEERS/D-NeRV" "${SPEED_SL[@]}" --out "$OUT/dnerv_speed_vs_official.jsonl" \
+        >> "$WORK/dnerv_speed.log" 2>&1
+      log "end dnerv_speed S L rc=$?" ) &
+    # NeRV-S at the paper's width (fc_dim 26 since a764a6f), fp32, alone on its GPU
+    anchors 1 nerv720_fp32_w26 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+      --tag fp32 --cfg-options fit.amp=None --per-gpu 1 &
+    wait ;;
 esac
 log "end call $CALL"
 
 mkdir -p "$OUT/logs"
 cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null
 [ -d "$WORK/builtin" ] && cp "$WORK"/builtin/*.log "$OUT/logs/" 2>/dev/null
-for d in "$WORK"/nerv720_fp32 "$WORK"/seeds_s*; do
+for d in "$WORK"/nerv720_fp32* "$WORK"/seeds_s*; do
   [ -d "$d" ] && mkdir -p "$OUT/logs/${d##*/}" && cp "$d"/logs/*.log "$OUT/logs/${d##*/}/" 2>/dev/null
 done
 tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"
