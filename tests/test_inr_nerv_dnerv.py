@@ -120,6 +120,37 @@ def test_fused_rounding_is_the_encoding_before_the_fix():
     assert not torch.equal(fused, PositionalEncoding(240)(t))  # the two differ past level ~60
 
 
+def test_float64_rounding_is_the_hnerv_codes_encoding():
+    """HNeRV's NeRV row: frequencies ``1.25 ** arange(80) * pi`` in float32, times the frame
+    time as its DataLoader gives it (float64), sin and cos in float64. Its features are
+    sampled sinusoids of the frame index; ours in float32 are not past level ~36."""
+    from toolkit.codecs.inr.blocks import PositionalEncoding
+
+    t = torch.arange(132, dtype=torch.float64) / 132
+    angles = t[:, None] * (1.25 ** torch.arange(80) * math.pi).double()
+    hnerv = torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).float()
+    ours = PositionalEncoding(80, rounding="float64")(t)
+    assert torch.equal(ours, hnerv)
+    assert (PositionalEncoding(80)(t) - hnerv).abs().max() > 1
+
+
+def test_nerv_frame_times_reach_the_network_in_float64(tmp_path):
+    """SourceFrames gives t in float64 (a float64 encoding needs it; the float32 ones round
+    it to the float32 value they were given before)."""
+    from conftest import moving_frames
+    from toolkit.data.source import SourceWriter, VideoRecord
+    from toolkit.engine.datasets import SourceFrames
+
+    writer = SourceWriter(tmp_path / "raw", "raw", codec="raw", size=None, height=16, width=64,
+                          fps=2, classes=["a"])
+    writer.write_video("a/v.mkv", moving_frames(7, 16, 64))
+    writer.finalize([VideoRecord("a/v.mkv", 0, "test", 7)])
+    dataset = SourceFrames(tmp_path)
+    t = dataset[1]["inputs"]["t"]
+    assert t.dtype == torch.float64 and float(t) == 1 / (len(dataset) - 1)
+    assert torch.equal(t.float(), torch.tensor(1 / (len(dataset) - 1), dtype=torch.float32))
+
+
 @pytest.mark.parametrize("codec", ["nerv", "dnerv"])
 def test_bitstreams_from_before_the_rounding_fix_decode_as_fitted(codec):
     """New headers state the encoding's rounding; a header without it (written before the

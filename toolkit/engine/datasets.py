@@ -67,7 +67,9 @@ class SourceFrames(Dataset):
         video_pos = int(np.searchsorted(self.starts, index, side="right") - 1)
         return {"inputs": {
             "frame": to_chw(self.frames[index]),
-            "t": torch.tensor(index / max(len(self.frames) - 1, 1), dtype=torch.float32),
+            # float64: an encoding with rounding "float64" uses it as is; the others round it to
+            # float32 first, the value they had when this was float32
+            "t": torch.tensor(index / max(len(self.frames) - 1, 1), dtype=torch.float64),
             "frame_index": torch.tensor(index - int(self.starts[video_pos])),
             "index": torch.tensor(index),
         }}

@@ -9,10 +9,12 @@ import torch.nn.functional as F
 from torch import nn
 
 
-#: How the encoding's angles are rounded in float32: "official" as the official NeRV and
-#: D-NeRV code, ``(t * base**i) * pi``; "fused" as this toolkit did before, ``t * (base**i * pi)``
-#: (the meaning of a bitstream header that names no rounding).
-PE_ROUNDINGS = ("official", "fused")
+#: How the encoding's angles are rounded: "official" as the official NeRV and D-NeRV code,
+#: ``(t * base**i) * pi`` in float32; "fused" as this toolkit did before, ``t * (base**i * pi)``
+#: in float32 (the meaning of a bitstream header that names no rounding); "float64" as the
+#: HNeRV code's NeRV row trains, ``t * (base**i * pi)`` with the frequency rounded to float32
+#: and the angle, sin and cos in float64 (its frame times reach the encoding as float64).
+PE_ROUNDINGS = ("official", "fused", "float64")
 
 
 class PositionalEncoding(nn.Module):
@@ -21,8 +23,9 @@ class PositionalEncoding(nn.Module):
     Computed in float32, by default in the official order, ``(t * base**i) * pi``, two
     roundings: beyond about level 60 the angle exceeds float32's integer range, so each
     feature is a pseudo-random function of how the angle was rounded, and the one-rounding
-    ``t * (base**i * pi)`` (``rounding="fused"``) gives other features there. A network
-    decodes only with the rounding it was fitted with.
+    ``t * (base**i * pi)`` (``rounding="fused"``) gives other features there; with the angle
+    in float64 (``rounding="float64"``, HNeRV's NeRV row) every feature is a sampled sinusoid
+    of the frame index. A network decodes only with the rounding it was fitted with.
     """
 
     def __init__(self, levels: int, base: float = 1.25, rounding: str = "official"):
@@ -30,9 +33,12 @@ class PositionalEncoding(nn.Module):
         if rounding not in PE_ROUNDINGS:
             raise ValueError(f"positional encoding rounding must be one of {PE_ROUNDINGS}, got {rounding!r}")
         self.levels, self.rounding = levels, rounding
-        scales = torch.tensor([base**i for i in range(levels)], dtype=torch.float64)
-        if rounding == "fused":
-            scales = scales * math.pi
+        if rounding == "float64":
+            scales = base ** torch.arange(levels) * math.pi  # float32, as HNeRV's PositionEncoding
+        else:
+            scales = torch.tensor([base**i for i in range(levels)], dtype=torch.float64)
+            if rounding == "fused":
+                scales = scales * math.pi
         self.register_buffer("scales", scales.float(), persistent=False)
 
     @property
@@ -40,6 +46,9 @@ class PositionalEncoding(nn.Module):
         return 2 * self.levels
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
+        if self.rounding == "float64":
+            angles = t.double()[..., None] * self.scales.double()
+            return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1).float()
         angles = t.float()[..., None] * self.scales
         if self.rounding == "official":
             angles = angles * math.pi

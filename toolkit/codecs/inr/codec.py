@@ -368,7 +368,8 @@ class NeRVCodec(INRCodec):
         indices = torch.arange(start, start + counts[job.index(video)], device=device)
         with torch.no_grad(), _autocast(device, dtype):
             for batch in indices.split(self.render_batch):
-                yield network(batch.float() / max(total - 1, 1)).float()
+                # the frame times as SourceFrames gives them to the fit (float64)
+                yield network(batch.double() / max(total - 1, 1)).float()
 
 
 @CODECS.register_module("dnerv")

@@ -1,0 +1,35 @@
+"""Our NeRV against the HNeRV code's NeRV row: needs a checkout of haochen-rye/HNeRV, so it
+lives beside the peer benchmarks, not in the CPU test suite. Run it explicitly:
+
+    HNERV_OFFICIAL=/path/to/HNeRV python -m pytest benchmarks/peer_checks -q -k hnerv
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+OFFICIAL = os.environ.get("HNERV_OFFICIAL")
+
+
+def test_nerv_row_equals_the_hnerv_code(tmp_path):
+    """Same parameter shapes at fc_dim 15/30/54/91; its initial weights in ours give its output
+    (ours with pe_rounding='float64' and float64 frame times); the same per-iteration lr."""
+    if not OFFICIAL or not (Path(OFFICIAL) / "model_all.py").is_file():
+        pytest.fail("set HNERV_OFFICIAL to a checkout of github.com/haochen-rye/HNeRV", pytrace=False)
+    out = tmp_path / "rows.jsonl"
+    result = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "peer_hnerv.py"), "--official", OFFICIAL,
+         "--forward-fc-dims", "15", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["fc_dim"] for r in rows if r["check"] == "parameters"] == [15, 30, 54, 91]
+    (forward,) = [r for r in rows if r["check"] == "forward"]
+    assert forward["max_abs_diff_float64_encoding"] < 1e-5
