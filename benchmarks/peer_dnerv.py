@@ -7,6 +7,9 @@ importable, ``loss.py`` (``loss_fn``) are imported from there, never copied.
 forward Loads the official network's initial weights into ours (``official_state_to_project``)
         and compares, on the same random clips, the outputs of every stage (float32, CPU);
         fails when the outputs differ by more than float rounding.
+init    Draws the initial weights of both networks under independent seeds and compares, tensor
+        by tensor, their std and mean pooled over ``--init-seeds`` draws (float32, CPU); fails
+        when a tensor's law differs (beyond 5 standard errors).
 parity  Trains both networks on the same prepared source: the same clips in the same order,
         the same decoded keyframes (coded once, as configs/compress/dnerv.py codes them),
         epochs, batch, AdamW 5e-4 and per-iteration schedule (the official ``adjust_lr``:
@@ -35,6 +38,7 @@ target device; nothing in it calls ``.cuda()``.
     python benchmarks/peer_dnerv.py speed --official /work/peers/D-NeRV --sizes S M L \\
         --out docs/results/data/dnerv_speed_vs_official.jsonl
     python benchmarks/peer_dnerv.py forward --official /work/peers/D-NeRV --tiny  # CPU, seconds
+    python benchmarks/peer_dnerv.py init --official /work/peers/D-NeRV --tiny     # CPU, seconds
     python benchmarks/peer_dnerv.py parity --official /work/peers/D-NeRV --tiny   # CPU dry run
     python benchmarks/peer_dnerv.py speed --official /work/peers/D-NeRV --tiny
 """
@@ -248,6 +252,60 @@ def forward(args, official) -> int:
     if worst > FORWARD_TOLERANCE:
         print(f"error: outputs differ by {worst:.2e} > {FORWARD_TOLERANCE:.0e} with the same weights",
               file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---- init: the same law of initial weights ------------------------------------------------
+
+def initial_law_agreement(official, height: int, width: int, fc_dim: int,
+                          seeds: int = 20) -> list[dict]:
+    """Per tensor, the initial weights of each side pooled over ``seeds`` independent draws
+    (the sides under different seeds: with the same seed the draws of several tensors
+    coincide, which would hide a difference). Every tensor of both is uniform or zero, so
+    its std and mean say its law; ``agrees`` allows 5 standard errors of each."""
+    from toolkit.codecs.inr.dnerv import DNeRV
+
+    pooled = {}
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        theirs = official_network(official, height, width, fc_dim, "cpu").state_dict()
+        torch.manual_seed(seeds + seed)
+        ours = DNeRV(height, width, fc_dim, clip_len=CLIP_LEN, mean=UCF101_MEAN,
+                     std=UCF101_STD).state_dict()
+        for name, value in official_state_to_project(theirs, ours).items():
+            pooled.setdefault(name, ([], []))
+            pooled[name][0].append(value.flatten())
+            pooled[name][1].append(ours[name].flatten())
+    rows = []
+    for name, (a, b) in pooled.items():
+        a, b = torch.cat(a).double(), torch.cat(b).double()
+        n = a.numel()
+        std_a, std_b = a.std().item(), b.std().item()
+        if std_a == 0 or std_b == 0:
+            agrees = bool((a == a[0]).all() and (b == a[0]).all())  # the same constant
+        else:
+            # uniform: relative s.e. of a std sqrt(0.2 / n), of a mean std / sqrt(n)
+            agrees = (abs(std_a / std_b - 1) < 5 * math.sqrt(0.4 / n)
+                      and abs(a.mean().item() - b.mean().item()) < 5 * std_b * math.sqrt(2 / n))
+        rows.append(dict(tensor=name, values=n, std_official=std_a, std_project=std_b,
+                         mean_official=a.mean().item(), mean_project=b.mean().item(), agrees=agrees))
+    return rows
+
+
+def init(args, official) -> int:
+    height, width = (64, 80) if args.tiny else (256, 320)
+    failed = []
+    for fc_dim in args.forward_fc_dims:
+        for row in initial_law_agreement(official, height, width, fc_dim, args.init_seeds):
+            print(f"fc_dim {fc_dim} {row['tensor']:28s} std official {row['std_official']:.4f} "
+                  f"ours {row['std_project']:.4f}, mean {row['mean_official']:+.4f} "
+                  f"{row['mean_project']:+.4f} ({row['values']} values)"
+                  + ("" if row["agrees"] else "  DIFFERS"), flush=True)
+            if not row["agrees"]:
+                failed.append(f"{row['tensor']} (fc_dim {fc_dim})")
+    if failed:
+        print(f"error: initial weights drawn from another law: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
 
@@ -552,7 +610,7 @@ def write_rows(path: Path | None, rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["forward", "parity", "speed"])
+    parser.add_argument("mode", choices=["forward", "init", "parity", "speed"])
     parser.add_argument("--official", type=Path, required=True, help="checkout of boheumd/D-NeRV")
     parser.add_argument("--tiny", action="store_true", help="tiny shapes and steps (CPU dry run)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -583,7 +641,9 @@ def main(argv=None) -> int:
                              help='extra DNeRV arguments as JSON, e.g. \'{"channels_last": true}\'')
     forward_args = parser.add_argument_group("forward")
     forward_args.add_argument("--forward-fc-dims", type=int, nargs="+", default=[4, 32],
-                              help="widths at which to compare the outputs")
+                              help="widths at which to compare the outputs (init: the laws)")
+    forward_args.add_argument("--init-seeds", type=int, default=20,
+                              help="init: independent draws pooled per side")
     speed_args = parser.add_argument_group("speed")
     speed_args.add_argument("--sizes", nargs="+", default=["S", "M", "L"], choices=list(FC_DIM))
     speed_args.add_argument("--official-dtypes", nargs="+", default=["float32", "bfloat16"])
@@ -617,6 +677,8 @@ def main(argv=None) -> int:
         torch.backends.cudnn.benchmark = True  # as the official train.py sets it
     if args.mode == "forward":
         return forward(args, official)
+    if args.mode == "init":
+        return init(args, official)
     (parity if args.mode == "parity" else speed)(args, official)
     return 0
 
