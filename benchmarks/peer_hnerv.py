@@ -44,6 +44,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peer_common import official_commit  # noqa: E402
 from toolkit.codecs.inr.nerv import NeRV  # noqa: E402
+from toolkit.engine.config import load_config  # noqa: E402
 from toolkit.engine.fit import warmup_cosine_schedule  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH = 132, 640, 1280
@@ -56,9 +57,9 @@ OFFICIAL_ARGS = dict(embed="pe_1.25_80", fc_hw="8_16", dec_strds=[5, 4, 2, 2], k
                      reduce=2.0, lower_width=12, num_blks="1_1", enc_strds=[], enc_dim="64_16",
                      conv_type=["convnext", "pshuffel"], norm="none", act="gelu", out_bias="tanh",
                      lr=1e-3, lr_type="cosine_0.1_1_0.1", epochs=EPOCHS)
-# Ours as configs/compress/anchors/nerv_bunny_hnerv.py builds it.
-PROJECT_NETWORK = dict(pe_levels=80, mlp_hidden=None, expansion=None, reduction=2.0,
-                       min_channels=12, kernel_size=3, head_kernel=3, strides=(5, 4, 2, 2))
+# Ours as the anchor config builds it (read from it, so the check follows the config).
+PROJECT_CONFIG = ROOT / "configs" / "compress" / "anchors" / "nerv_bunny_hnerv.py"
+PROJECT_NETWORK = dict(load_config(PROJECT_CONFIG).codec.network)
 
 
 class OfficialCodeError(RuntimeError):
