@@ -102,6 +102,9 @@ class DNeRVFitModel(INRFitModel):
 class FFNeRVFitModel(INRFitModel):
     """FFNeRV: one video; neighbours come from a buffer of detached independent frames.
 
+    Each training step reads its neighbours from the buffer and writes its independent
+    frames back outside the (possibly compiled) training loss; other modes only read it.
+
     With ``qat_bits`` the network trains under per-channel fake quantisation (the
     quantiser the bitstream uses), attached through ``torch.nn.utils.parametrize``.
     """
@@ -118,15 +121,34 @@ class FFNeRVFitModel(INRFitModel):
         net = self.network
         self.buffer = IndependentFrameBuffer(net.num_frames, net.height, net.width)
 
-    def render(self, inputs):
+    def _with_neighbours(self, inputs: dict) -> dict:
+        """``inputs`` plus the batch's neighbours read from the buffer (outside any compiled
+        step, so the step is a pure function of its inputs and CUDA graphs can replay it)."""
         index = inputs["frame_index"]
-        outputs = self.network.independent(index)
         if self.buffer.frames.device != index.device:
             self.buffer.frames = self.buffer.frames.to(index.device)
         neighbours, valid = self.buffer.neighbours(index)
-        result = self.network.aggregate(outputs, neighbours, valid)
-        self.buffer.update(index, outputs["frame"].detach())
+        return dict(inputs, neighbours=neighbours, neighbour_valid=valid)
+
+    def render(self, inputs):
+        if "neighbours" not in inputs:
+            inputs = self._with_neighbours(inputs)
+        outputs = self.network.independent(inputs["frame_index"])
+        result = self.network.aggregate(outputs, inputs["neighbours"], inputs["neighbour_valid"])
         return result["final"], to_unit(inputs["frame"]), None, {"all": result}
+
+    def _training_loss(self, inputs):
+        pred, target, valid, extra = self.render(inputs)
+        mask = inputs["mask"].float() if "mask" in inputs else None
+        return self.compute_loss(pred, target, valid, extra, mask), extra["all"]["independent"].detach()
+
+    def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
+        if mode == "loss":
+            inputs = self._with_neighbours(inputs)
+            loss, independent = self.training_loss(inputs)
+            self.buffer.update(inputs["frame_index"], independent)
+            return {"loss": loss}
+        return super().forward(inputs, data_samples, mode)
 
     def compute_loss(self, pred, target, valid, extra, mask=None):
         if mask is not None:  # inpainting: the masked loss on the final frame
