@@ -22,7 +22,8 @@
 #   calls 4, 5 (next session, chained) GPU 0: D-NeRV parity at fc_dim 4, seeds 2-4, then the
 #                  built-in parity alone, then S and L side by side; GPU 1: NeRV-S at the
 #                  paper's width (fc_dim 26) in fp32, NeRV 1.5M with pe_rounding=float64
-#                  (seeds 0, 1)
+#                  (seeds 0, 1); on a machine of 4 GPUs, GPUs 2 and 3: FFNeRV for 300 epochs,
+#                  compiled (CUDA graphs) beside eager
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -144,6 +145,18 @@ case $CALL in
       anchors 1 f64_s$seed --protocols hnerv --codecs nerv --parameters 1.5 --tag f64s$seed \
         --cfg-options seed=$seed codec.network.pe_rounding=float64 --per-gpu 1 &
     done
+    if [ "$NGPU" -ge 4 ] || [ "$TINY" = 1 ]; then
+      # FFNeRV for 300 epochs (150 lost to NeRV at 0.35M and 0.75M; eager, 300 epochs take
+      # ~3 calls): GPU 2 with its training loss compiled under CUDA graphs (its step is bound
+      # by kernel launches), GPU 3 the same fits eager. Call 5 adds 1.5M and 3M compiled.
+      ffnerv_compiled=(fit.compile.enabled=True fit.compile.mode=reduce-overhead)
+      [ "$TINY" = 1 ] && ffnerv_compiled=(fit.compile.enabled=True fit.compile.backend=eager)
+      budgets=$([ "$CALL" = 4 ] && echo 0.35,0.75 || echo 0.35,0.75,1.5,3)
+      anchors 2 ffnerv_c300 --protocols hnerv --codecs ffnerv --parameters "$budgets" --tag c300 \
+        --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
+      anchors 3 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75 --tag e300 \
+        --per-gpu 2 &
+    fi
     wait ;;
 esac
 log "end call $CALL"
@@ -151,7 +164,7 @@ log "end call $CALL"
 mkdir -p "$OUT/logs"
 cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null
 [ -d "$WORK/builtin" ] && cp "$WORK"/builtin/*.log "$OUT/logs/" 2>/dev/null
-for d in "$WORK"/nerv720_fp32* "$WORK"/seeds_s* "$WORK"/f64_s*; do
+for d in "$WORK"/nerv720_fp32* "$WORK"/seeds_s* "$WORK"/f64_s* "$WORK"/ffnerv_*; do
   [ -d "$d" ] && mkdir -p "$OUT/logs/${d##*/}" && cp "$d"/logs/*.log "$OUT/logs/${d##*/}/" 2>/dev/null
 done
 tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"
