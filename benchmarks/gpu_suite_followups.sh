@@ -22,8 +22,9 @@
 #   calls 4, 5 (next session, chained) GPU 0: D-NeRV parity at fc_dim 4, seeds 2-4, then the
 #                  built-in parity alone, then S and L side by side; GPU 1: NeRV-S at the
 #                  paper's width (fc_dim 26) in fp32, NeRV 1.5M with pe_rounding=float64
-#                  (seeds 0, 1); on a machine of 4 GPUs, GPUs 2 and 3: FFNeRV for 300 epochs,
-#                  compiled (CUDA graphs) beside eager
+#                  (seeds 0, 1); FFNeRV for 300 epochs compiled (CUDA graphs): on 4 GPUs on
+#                  GPU 2 beside the same fits eager on GPU 3, on 2 GPUs beside the parity runs
+#                  (call 4) and the NeRV fits (call 5)
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -156,6 +157,11 @@ case $CALL in
         --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
       anchors 3 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75 --tag e300 \
         --per-gpu 2 &
+    else  # 2 GPUs: the compiled pair only, beside the parity runs (call 4), then beside the NeRV
+      # fits (call 5: GPU 0 times S and L alone)
+      anchors "$([ "$CALL" = 4 ] && echo 0 || echo 1)" ffnerv_c300 --protocols hnerv --codecs ffnerv \
+        --parameters 0.35,0.75 --tag c300 --per-gpu 2 \
+        --cfg-options fit.compile.enabled=True fit.compile.mode=reduce-overhead &
     fi
     wait ;;
 esac
