@@ -53,6 +53,27 @@ def test_grid_reads_slots_exactly_midway_mean_and_clamps_last():
     assert torch.equal(read[9], slots[4])
 
 
+def test_compiled_grid_gradient_equals_eager_for_one_frame():
+    """A batch of one frame through the grid and a convolution, compiled by inductor on the CPU,
+    gives the eager gradient in the grid's slots. Inductor hands the grid a channels-last
+    gradient there; its vectorised CPU index_put (torch 2.13) used to scatter it into the next
+    slot too, and past the grid's end for the last frame (heap corruption)."""
+    torch.manual_seed(0)
+    grid, conv = TemporalGrid(length=6, channels=7, height=1, width=2), nn.Conv2d(7, 16, 3, padding=1)
+
+    def loss(frame_index):
+        return conv(grid(frame_index, num_frames=12)).square().sum()
+
+    compiled = torch.compile(loss, backend="inductor")
+    for frame in (4, 7):  # on slot 2; midway between slots 3 and 4
+        grads = []
+        for step in (loss, compiled):
+            grid.weight.grad = None
+            step(torch.tensor([frame])).backward()
+            grads.append(grid.weight.grad)
+        torch.testing.assert_close(grads[1], grads[0])
+
+
 def test_default_grid_lengths_scale_the_paper_setting():
     assert ffnerv_module.default_grid_lengths(600) == (300, 600)
     assert ffnerv_module.default_grid_lengths(9) == (5, 9)

@@ -193,8 +193,14 @@ class TemporalGrid(nn.Module):
         lower = (scaled // num_frames).clamp(max=length - 1)
         upper = (lower + 1).clamp(max=length - 1)
         frac = (scaled - lower * num_frames).to(weight.dtype) / num_frames
-        frac = torch.where(upper == lower, torch.zeros_like(frac), frac)[:, None, None, None]
-        return weight[lower] * (1 - frac) + weight[upper] * frac
+        frac = torch.where(upper == lower, torch.zeros_like(frac), frac)[:, None]
+        # Slots are read as rows of a (T, C*h*w) view: the gradient then reaches the slot scatter
+        # contiguous. Inductor's vectorised CPU index_put (torch 2.13) mis-strides a batch-of-one
+        # channels-last gradient, which its convolution layout pass produces, writing into the
+        # next slot and past the grid's end (benchmarks/notes/inductor_cpu_index_put.py).
+        rows = weight.flatten(1)
+        mixed = rows[lower] * (1 - frac) + rows[upper] * frac
+        return mixed.view(-1, *weight.shape[1:])
 
 
 class UpsampleBlock(nn.Module):
