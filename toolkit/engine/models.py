@@ -109,6 +109,11 @@ class FFNeRVFitModel(INRFitModel):
     quantiser the bitstream uses), attached through ``torch.nn.utils.parametrize``.
     """
 
+    #: Compiled with inductor on CUDA (torch 2.11, H200, 2026-11-28) the step runs 4-10x faster
+    #: but its loss never falls, with or without CUDA graphs, while eager and compiled on the CPU
+    #: train alike (benchmarks/notes/ffnerv_compiled_learns.py). Not understood yet: refused.
+    compiled_step_trains_on_cuda = False
+
     def __init__(self, network: dict, loss: dict | None = None, qat_bits: int | None = 8,
                  **kwargs):
         super().__init__(network, loss or dict(l1=0.7, ssim=0.3), **kwargs)
