@@ -24,7 +24,9 @@
 #                  paper's width (fc_dim 26) in fp32, NeRV 1.5M with pe_rounding=float64
 #                  (seeds 0, 1); FFNeRV for 300 epochs compiled (CUDA graphs): on 4 GPUs on
 #                  GPU 2 beside the same fits eager on GPU 3, on 2 GPUs beside the parity runs
-#                  (call 4) and the NeRV fits (call 5)
+#                  (call 4) and the NeRV fits (call 5). Ran (session 8): the compiled FFNeRV
+#                  fits did not learn (docs/results/anchors.md); fit.compile is now refused for
+#                  FFNeRV on CUDA, so those lines fail at once with that error
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
