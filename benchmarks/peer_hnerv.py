@@ -175,9 +175,16 @@ def forward_agreement(official, fc_dim: int) -> dict:
         float64 = NeRV(HEIGHT, WIDTH, fc_dim, **PROJECT_NETWORK, pe_rounding="float64").eval()
         float64.load_state_dict(ours.state_dict())
         float64_out = float64(t)
+        # the whole input path as our fit and decoder take it: frame index -> time -> frame
+        hnerv_times = NeRV(HEIGHT, WIDTH, fc_dim, **PROJECT_NETWORK, pe_rounding="float64",
+                           frame_times="open").eval()
+        hnerv_times.load_state_dict(ours.state_dict())
+        index = torch.tensor([0, 1, 65, 131])
+        hnerv_times_out = hnerv_times(hnerv_times.times(index, FRAMES))
     return dict(fc_dim=fc_dim, output_shape=list(official_out.shape),
                 max_abs_diff=float((official_out - project_out).abs().max()),
                 max_abs_diff_float64_encoding=float((official_out - float64_out).abs().max()),
+                max_abs_diff_float64_open_frame_times=float((official_out - hnerv_times_out).abs().max()),
                 max_abs_diff_official_rounding=float((official_out - own_encoding_out).abs().max()))
 
 

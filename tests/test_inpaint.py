@@ -140,7 +140,7 @@ def _fit_model_batch(kind: str):
     if kind == "nerv":
         model = NeRVFitModel(dict(type="NeRV", height=H, width=W, channels=4, pe_levels=4,
                                   mlp_hidden=16, min_channels=4))
-        return model, dict(frame=frames, t=torch.tensor([0.0, 1.0]), mask=mask)
+        return model, dict(frame=frames, index=torch.tensor([0, 1]), total=torch.tensor([2, 2]), mask=mask)
     if kind == "ffnerv":
         model = FFNeRVFitModel(dict(type="FFNeRV", height=H, width=W, num_frames=4, channels=4,
                                     min_channels=4, groups=2))
@@ -249,7 +249,8 @@ def test_hidden_target_pixels_do_not_reach_loss_or_gradients():
 
     def loss_and_grads(target):
         model.zero_grad()
-        loss = model(dict(frame=target, t=torch.tensor([0.0, 1.0]), mask=mask), mode="loss")["loss"]
+        loss = model(dict(frame=target, index=torch.tensor([0, 1]), total=torch.tensor([2, 2]), mask=mask),
+                     mode="loss")["loss"]
         loss.backward()
         return loss.detach(), [p.grad.clone() for p in model.parameters()]
 

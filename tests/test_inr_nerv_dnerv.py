@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from toolkit.codecs.bitstream import BitstreamError
 from toolkit.codecs.inr.dnerv import DNeRV, GlobalTemporalMLP, content_time_weights
 from toolkit.codecs.inr.keyframes import keyframe_indices, plan_clips
 from toolkit.codecs.inr.nerv import NeRV
@@ -135,20 +137,73 @@ def test_float64_rounding_is_the_hnerv_codes_encoding():
 
 
 def test_nerv_frame_times_reach_the_network_in_float64(tmp_path):
-    """SourceFrames gives t in float64 (a float64 encoding needs it; the float32 ones round
-    it to the float32 value they were given before)."""
+    """The fit's NeRV time is the network's ``times`` of SourceFrames' index and total, in
+    float64 (a float64 encoding needs it; the float32 ones round it to the float32 value they
+    were given before): "closed" is i / (N - 1) exactly as before, "open" the official
+    NeRV / HNeRV code's i / N."""
     from conftest import moving_frames
     from toolkit.data.source import SourceWriter, VideoRecord
     from toolkit.engine.datasets import SourceFrames
+    from toolkit.engine.models import NeRVFitModel
 
     writer = SourceWriter(tmp_path / "raw", "raw", codec="raw", size=None, height=16, width=64,
                           fps=2, classes=["a"])
     writer.write_video("a/v.mkv", moving_frames(7, 16, 64))
     writer.finalize([VideoRecord("a/v.mkv", 0, "test", 7)])
     dataset = SourceFrames(tmp_path)
-    t = dataset[1]["inputs"]["t"]
-    assert t.dtype == torch.float64 and float(t) == 1 / (len(dataset) - 1)
-    assert torch.equal(t.float(), torch.tensor(1 / (len(dataset) - 1), dtype=torch.float32))
+    batch = torch.utils.data.default_collate([dataset[i]["inputs"] for i in range(7)])
+    seen = {}
+    for span, expected in (("closed", [i / 6 for i in range(7)]), ("open", [i / 7 for i in range(7)])):
+        model = NeRVFitModel(dict(type="NeRV", height=16, width=64, channels=4, pe_levels=4,
+                                  mlp_hidden=None, frame_times=span))
+        model.network.forward = lambda t, span=span: seen.setdefault(span, t) * 0  # noqa: E731
+        model.render(batch)
+        assert seen[span].dtype == torch.float64 and seen[span].tolist() == expected
+        assert torch.equal(model.network.times(torch.arange(7), 7), seen[span])
+    assert torch.equal(seen["closed"].float(), torch.tensor([i / 6 for i in range(7)], dtype=torch.float32))
+
+
+def test_frame_times_closed_is_the_old_formula_for_every_frame_and_length():
+    """"closed" is bit for bit the float64 time the fit and the decoder used before the option
+    existed (``index / max(total - 1, 1)`` with a Python int total), with an int total and a
+    per-sample tensor total; unknown spans are refused by name."""
+    from toolkit.codecs.inr.nerv import frame_times
+
+    for total in (1, 2, 3, 131, 132, 1000, 2999):
+        index = torch.arange(total)
+        old = torch.tensor([i / max(total - 1, 1) for i in range(total)], dtype=torch.float64)
+        assert torch.equal(frame_times(index, total), old)
+        assert torch.equal(frame_times(index, torch.full((total,), total)), old)
+        assert torch.equal(frame_times(index, total, "open"),
+                           torch.tensor([i / total for i in range(total)], dtype=torch.float64))
+    with pytest.raises(ValueError, match="frame_times 'half'.*closed, open"):
+        frame_times(torch.arange(3), 3, "half")
+
+
+def test_nerv_with_open_frame_times_round_trips_and_old_headers_decode_closed(tmp_path):
+    """frame_times="open" goes into the header and the decoder renders with it (the decoded
+    frames are the fitted network's at t = i / N); a header without the field is "closed"."""
+    import bitstream_samples
+
+    sample = bitstream_samples.sample("nerv")
+    coder = bitstream_samples.decoder("nerv")
+    assert all("frame_times" not in n for n in sample.header["networks"])
+    assert {n.frame_times for n in coder.networks_from(sample)} == {"closed"}
+    closed = [video.copy() for video in coder.decompress(sample, device="cpu")]
+    for network in sample.header["networks"]:
+        network["frame_times"] = "open"
+    assert {n.frame_times for n in coder.networks_from(sample)} == {"open"}
+    opened = list(coder.decompress(sample, device="cpu"))
+    # one network over both videos: the first frame is at t = 0 either way, the last is not
+    assert np.array_equal(opened[0][0], closed[0][0]) and not np.array_equal(opened[1][-1], closed[1][-1])
+    decoded = coder.networks_from(sample)[0]
+    total = sum(len(video) for video in opened)
+    with torch.no_grad():
+        last = decoded(decoded.times(torch.tensor([total - 1]), total))[0]
+    assert np.abs(opened[1][-1].astype(int) - (last.permute(1, 2, 0) * 255).numpy()).max() <= 1
+    sample.header["networks"][0]["frame_times"] = "half"
+    with pytest.raises(BitstreamError, match="networks\\[0\\].frame_times is 'half'"):
+        coder.networks_from(sample)
 
 
 @pytest.mark.parametrize("codec", ["nerv", "dnerv"])

@@ -33,3 +33,4 @@ def test_nerv_row_equals_the_hnerv_code(tmp_path):
     assert [r["fc_dim"] for r in rows if r["check"] == "parameters"] == [15, 30, 54, 91]
     (forward,) = [r for r in rows if r["check"] == "forward"]
     assert forward["max_abs_diff_float64_encoding"] < 1e-5
+    assert forward["max_abs_diff_float64_open_frame_times"] < 1e-5

@@ -49,9 +49,9 @@ def to_chw(frames: np.ndarray) -> torch.Tensor:
 class SourceFrames(Dataset):
     """Every frame of the selected videos, with its time inputs.
 
-    ``t`` is the frame's position in the concatenation of all selected videos,
-    normalised to [0, 1] (NeRV's global index); ``frame_index`` is its index within
-    its video (FFNeRV's input).
+    ``index`` is the frame's position in the concatenation of all selected videos and
+    ``total`` their frame count (NeRV's global time is made from both by its network, see
+    ``NeRV.times``); ``frame_index`` is its index within its video (FFNeRV's input).
     """
 
     def __init__(self, data_root, source: str = "raw", videos: Sequence[int] | None = None,
@@ -67,11 +67,9 @@ class SourceFrames(Dataset):
         video_pos = int(np.searchsorted(self.starts, index, side="right") - 1)
         return {"inputs": {
             "frame": to_chw(self.frames[index]),
-            # float64: an encoding with rounding "float64" uses it as is; the others round it to
-            # float32 first, the value they had when this was float32
-            "t": torch.tensor(index / max(len(self.frames) - 1, 1), dtype=torch.float64),
             "frame_index": torch.tensor(index - int(self.starts[video_pos])),
             "index": torch.tensor(index),
+            "total": torch.tensor(len(self.frames)),
         }}
 
 

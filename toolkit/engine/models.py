@@ -83,7 +83,8 @@ class NeRVFitModel(INRFitModel):
     """NeRV: one shared network, input the global normalised frame index."""
 
     def render(self, inputs):
-        return self.network(inputs["t"]), to_unit(inputs["frame"]), None, {}
+        t = self.network.times(inputs["index"], inputs["total"])
+        return self.network(t), to_unit(inputs["frame"]), None, {}
 
 
 @MODELS.register_module()

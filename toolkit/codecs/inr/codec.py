@@ -26,6 +26,7 @@ from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstrea
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
 from toolkit.codecs.inr import keyframes as kf
 from toolkit.codecs.inr.blocks import PE_ROUNDINGS
+from toolkit.codecs.inr.nerv import FRAME_TIMES
 from toolkit.codecs.inr.networks import build_network, network_class
 from toolkit.codecs.inr.sizing import BudgetBelowSmallestNetwork, count_parameters, solve_width
 from toolkit.codecs.layout import CATALOG_KEY, BitstreamLayout
@@ -49,7 +50,8 @@ NETWORK_FIELDS = {
                  mlp_hidden=("optional int", 1, 2**16), min_channels=_WIDTH,
                  expansion=("optional number", 1e-3, 64), reduction=("number", 1e-3, 64),
                  kernel_size=_KERNEL, head_kernel=_KERNEL, act=("choice", ("gelu", "swish"), None),
-                 strides=("lengths", 1, 16), pe_rounding=_PE_ROUNDING),
+                 strides=("lengths", 1, 16), pe_rounding=_PE_ROUNDING,
+                 frame_times=("choice", FRAME_TIMES, None)),
     "DNeRV": dict(height=_SIDE, width=_SIDE, fc_dim=_WIDTH, clip_len=("int", 1, 1024),
                   pe_levels=_LEVELS, use_saf=_FLAG, use_gtmlp=_FLAG, use_flow=_FLAG,
                   mean=("triple", -1e6, 1e6), std=("triple", 1e-6, 1e6), encoder_dim=_WIDTH,
@@ -368,8 +370,7 @@ class NeRVCodec(INRCodec):
         indices = torch.arange(start, start + counts[job.index(video)], device=device)
         with torch.no_grad(), _autocast(device, dtype):
             for batch in indices.split(self.render_batch):
-                # the frame times as SourceFrames gives them to the fit (float64)
-                yield network(batch.double() / max(total - 1, 1)).float()
+                yield network(network.times(batch, total)).float()
 
 
 @CODECS.register_module("dnerv")

@@ -17,6 +17,24 @@ from .sizing import explicit_stride_plan, stride_plan
 
 ACTIVATIONS = {"gelu": nn.GELU, "swish": nn.SiLU}
 
+#: How a frame index becomes NeRV's input time: "closed" spans [0, 1], t = i / (N - 1) (what
+#: this toolkit has always done); "open" spans [0, 1), t = i / N, as the official NeRV and
+#: HNeRV code compute it (``float(idx) / len(video)``).
+FRAME_TIMES = ("closed", "open")
+
+
+def frame_times(index: torch.Tensor, total: int | torch.Tensor, span: str = "closed") -> torch.Tensor:
+    """Input times (float64) of frames ``index`` among ``total`` frames (an int, or a tensor
+    broadcast against ``index``: a batch's per-sample totals, read without a device sync)."""
+    if span not in FRAME_TIMES:
+        raise ValueError(f"unknown frame_times {span!r}; use one of {', '.join(FRAME_TIMES)}")
+    if isinstance(total, torch.Tensor):
+        total = total.double()
+        denominator = (total - 1).clamp(min=1) if span == "closed" else total
+    else:
+        denominator = max(total - 1, 1) if span == "closed" else total
+    return index.double() / denominator
+
 
 def activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
@@ -66,17 +84,21 @@ class NeRV(nn.Module):
     act='swish'`` at 720x1280 (strides 5, 2, 2, 2, 2 from 9x16); HNeRV's NeRV row is
     ``mlp_hidden=None, expansion=None, min_channels=12, head_kernel=3,
     strides=(5, 4, 2, 2)`` at 640x1280 (``expansion=0.5`` is the same but for the floor
-    on the first block, which matters below 1M parameters).
+    on the first block, which matters below 1M parameters). ``frame_times`` and
+    ``pe_rounding="float64"`` together give the official NeRV / HNeRV code's input codes.
     """
 
     def __init__(self, height: int, width: int, channels: int, pe_levels: int = 80,
                  mlp_hidden: int | None = 512, min_channels: int = 16, expansion: float | None = 2.0,
                  reduction: float = 2.0, kernel_size: int = 3, head_kernel: int = 1,
                  act: str = "gelu", strides: Sequence[int] | None = None,
-                 pe_rounding: str = "official"):
+                 pe_rounding: str = "official", frame_times: str = "closed"):
         super().__init__()
         if channels < 1:
             raise ValueError(f"NeRV channels must be >= 1, got {channels}")
+        if frame_times not in FRAME_TIMES:
+            raise ValueError(f"unknown frame_times {frame_times!r}; use one of {', '.join(FRAME_TIMES)}")
+        self.frame_times = frame_times
         self.height, self.width = height, width
         self.base_h, self.base_w, self.strides = (
             stride_plan(height, width) if strides is None
@@ -97,8 +119,12 @@ class NeRV(nn.Module):
             for c_in, c_out, s in zip(in_widths, self.block_widths, self.strides)))
         self.head = nn.Conv2d(self.block_widths[-1], 3, head_kernel, padding=head_kernel // 2)
 
+    def times(self, index: torch.Tensor, total: int | torch.Tensor) -> torch.Tensor:
+        """This network's input times of frames ``index`` among ``total`` (see FRAME_TIMES)."""
+        return frame_times(index, total, self.frame_times)
+
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        """t: (N,) normalised frame indices -> frames (N, 3, H, W) in [0, 1]."""
+        """t: (N,) frame times (``times``) -> frames (N, 3, H, W) in [0, 1]."""
         if t.dim() != 1:
             raise ValueError(f"NeRV expects t of shape (N,), got {tuple(t.shape)}")
         x = self.stem(self.encoding(t))
