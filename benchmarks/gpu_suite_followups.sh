@@ -27,6 +27,9 @@
 #                  (call 4) and the NeRV fits (call 5). Ran (session 8): the compiled FFNeRV
 #                  fits did not learn (docs/results/anchors.md); fit.compile is now refused for
 #                  FFNeRV on CUDA, so those lines fail at once with that error
+#   calls 6, 7 (session 9, chained) GPU 0: the compiled-FFNeRV bisect, then FFNeRV 300 epochs
+#                  eager at 0.35M and 0.75M (continued); GPU 1: NeRV-S with frame_times=open
+#                  (fp32), NeRV 1.5M with pe_rounding=float64 and frame_times=open (seeds 0, 1)
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -166,13 +169,39 @@ case $CALL in
         --cfg-options fit.compile.enabled=True fit.compile.mode=reduce-overhead &
     fi
     wait ;;
+  6|7)  # for session 9, two chained calls: where the compiled FFNeRV step goes wrong on CUDA,
+    # FFNeRV for 300 epochs eager (continued over the calls; about 23 min a fit, so a third
+    # call or the next session finishes it), NeRV with the official codes' frame times
+    if [ "$CALL" = 6 ]; then
+      ( log "start ffnerv compile bisect"
+        on_gpu 0 timeout "$(limit 200)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
+          --time-limit 170 $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
+          --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
+        log "end ffnerv compile bisect rc=$?"
+        tail -n 40 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt"
+        anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75 --tag e300 \
+          --per-gpu 2 ) &
+    else
+      anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75 --tag e300 \
+        --per-gpu 2 &
+    fi
+    # t = i / N as the official NeRV code (NeRV-S, fp32, its float32 rounding) and, with the
+    # float64 encoding, as the HNeRV code (1.5M, seeds 0 and 1: against f64s0 / f64s1)
+    anchors 1 nerv720_open --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+      --tag open --cfg-options fit.amp=None codec.network.frame_times=open --per-gpu 1 &
+    for seed in 0 1; do
+      anchors 1 f64open_s$seed --protocols hnerv --codecs nerv --parameters 1.5 --tag f64open$seed \
+        --cfg-options seed=$seed codec.network.pe_rounding=float64 codec.network.frame_times=open \
+        --per-gpu 1 &
+    done
+    wait ;;
 esac
 log "end call $CALL"
 
 mkdir -p "$OUT/logs"
 cp "$WORK"/*.log "$OUT/logs/" 2>/dev/null
 [ -d "$WORK/builtin" ] && cp "$WORK"/builtin/*.log "$OUT/logs/" 2>/dev/null
-for d in "$WORK"/nerv720_fp32* "$WORK"/seeds_s* "$WORK"/f64_s* "$WORK"/ffnerv_*; do
+for d in "$WORK"/nerv720_* "$WORK"/seeds_s* "$WORK"/f64* "$WORK"/ffnerv_*; do
   [ -d "$d" ] && mkdir -p "$OUT/logs/${d##*/}" && cp "$d"/logs/*.log "$OUT/logs/${d##*/}/" 2>/dev/null
 done
 tar -czf "$OUT/logs.tar.gz" -C "$OUT" logs && rm -rf "$OUT/logs"
