@@ -41,6 +41,11 @@ Variants (``--only`` takes a comma-separated subset; each pulls in the baseline 
   step-nolayout       step with inductor's layout optimisation (channels-last convs) off
   step-cudagraphs     step with mode="reduce-overhead" (CUDA graphs on a GPU)
 
+Each compiled variant also prints dynamo's graph and graph-break counts. On the CPU the step
+breaks at the frame-index range check (``bool(inside)``, the CPU branch), so it runs as several
+graphs; on a device that branch is ``torch._assert_async`` and the step is one graph.
+``step-nocheck`` gives the CPU the one-graph structure CUDA compiles.
+
 They run in this order (most telling first); ``--time-limit`` skips the rest once the run has
 taken that long, so the call ends in time. Records, one JSON object per variant and baseline,
 are appended to ``--out`` as each finishes.
@@ -56,6 +61,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch._dynamo.utils import counters
 
 import toolkit.codecs.inr.ffnerv as ffnerv
 from toolkit.engine.models import FFNeRVFitModel
@@ -292,6 +298,7 @@ def main() -> None:
             print(f"[{time.perf_counter() - began:.0f} s] {name}: {part} compiled, backend {backend} {compile_kwargs or ''} qat={qat_bits} "
                   f"autocast={autocast}{' patch ' + patch if patch else ''} ...", flush=True)
             torch._dynamo.reset()  # no cache or recompile limit carried over from the last variant
+            counters.clear()
             if patch == "nocheck":
                 ffnerv._check_frame_index = lambda frame_index, num_frames: None
             try:
@@ -304,11 +311,14 @@ def main() -> None:
             rows.append(dict(variant=name, error=message))
             record(rows[-1])
             continue
+        graphs = dict(graphs=counters["stats"]["unique_graphs"],
+                      breaks=sum(counters["graph_break"].values()),
+                      break_reasons=[reason.splitlines()[0][:100] for reason in counters["graph_break"]][:5])
         grads = compare_grads(result["first_grads"], reference["first_grads"])
         start, end = curve_ends(result["losses"])
         ref_start, ref_end = curve_ends(reference["losses"])
         row = dict(variant=name, part=part, backend=backend, compile=compile_kwargs, qat_bits=qat_bits,
-                   autocast=autocast, patch=patch,
+                   autocast=autocast, patch=patch, **graphs,
                    first_loss=result["losses"][0], first_loss_eager=reference["losses"][0],
                    first_loss_diff=result["losses"][0] - reference["losses"][0],
                    grad_rel_max=max(g["rel"] for g in grads.values()),
@@ -326,6 +336,8 @@ def main() -> None:
             return " ".join(f"{k} {g['rel']:.2g}/{g['cos']:.3f}{' NONE' if g['none'] else ''}"
                             f"{' ZERO' if g['zero'] else ''}" for k, g in groups.items())
 
+        print(f"    dynamo: {graphs['graphs']} graphs, {graphs['breaks']} graph breaks "
+              f"{graphs['break_reasons'] or ''}", flush=True)
         print(f"    first loss {row['first_loss']:.5f} vs eager {row['first_loss_eager']:.5f}; "
               f"grads vs eager's (rel/cos): {flags(grads)}", flush=True)
         print(f"    after training, grads vs eager's on the same weights: {flags(result['eval']['late_grads'])}",
