@@ -183,7 +183,17 @@ def fit(model, video, args, autocast: bool) -> dict:
     steady = sorted(times[len(times) // 2:])
     return dict(losses=losses, first_grads=first, moved=moved / size, curve=curve(losses),
                 first_step_s=times[0], step_ms=steady[len(steady) // 2] * 1e3,
-                eval=evaluate(model, video, args, autocast))
+                eval=evaluate_or_report(model, video, args, autocast))
+
+
+def evaluate_or_report(model, video, args, autocast: bool) -> dict:
+    """``evaluate``, or NaNs and the error's first line: the learning result is kept either way."""
+    try:
+        return evaluate(model, video, args, autocast)
+    except Exception as error:  # e.g. CUDA graphs refusing forwards without their backward
+        message = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+        print(f"    evaluation of the trained weights failed: {message}", flush=True)
+        return dict(through_model=float("nan"), eager=float("nan"), late_grads={}, error=message)
 
 
 def evaluate(model, video, args, autocast: bool) -> dict:
@@ -323,7 +333,8 @@ def main() -> None:
                    first_loss_diff=result["losses"][0] - reference["losses"][0],
                    grad_rel_max=max(g["rel"] for g in grads.values()),
                    grad_max_abs=max(g["max_abs"] for g in grads.values()),
-                   grads=grads, late_grad_rel_max=max(g["rel"] for g in result["eval"]["late_grads"].values()),
+                   grads=grads, late_grad_rel_max=max((g["rel"] for g in result["eval"]["late_grads"].values()),
+                                         default=float("nan")),
                    loss_start=start, loss_end=end, curve=result["curve"], eager_curve=reference["curve"],
                    eager_loss_start=ref_start, eager_loss_end=ref_end,
                    learns=(start - end) >= 0.5 * (ref_start - ref_end),
