@@ -27,9 +27,10 @@
 #                  (call 4) and the NeRV fits (call 5). Ran (session 8): the compiled FFNeRV
 #                  fits did not learn (docs/results/anchors.md); fit.compile is now refused for
 #                  FFNeRV on CUDA, so those lines fail at once with that error
-#   calls 6, 7 (session 9, chained) GPU 0: the compiled-FFNeRV bisect, then FFNeRV 300 epochs
-#                  eager at 0.35M and 0.75M (continued); GPU 1: NeRV-S with frame_times=open
-#                  (fp32), NeRV 1.5M with pe_rounding=float64 and frame_times=open (seeds 0, 1)
+#   calls 6, 7 (session 9, chained) GPU 0: FFNeRV 300 epochs eager in fp32 at all four budgets
+#                  (continued); GPU 1: the compiled-FFNeRV bisect beside NeRV-S with
+#                  frame_times=open (fp32) and NeRV 1.5M with pe_rounding=float64 and
+#                  frame_times=open (seeds 0, 1)
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -170,20 +171,19 @@ case $CALL in
     fi
     wait ;;
   6|7)  # for session 9, two chained calls: where the compiled FFNeRV step goes wrong on CUDA,
-    # FFNeRV for 300 epochs eager (continued over the calls; about 23 min a fit, so a third
-    # call or the next session finishes it), NeRV with the official codes' frame times
+    # FFNeRV for 300 epochs eager in fp32 (its official precision; at batch 1 its step is bound
+    # by kernel launches, and bf16 autocast adds casts: the fp32 port beat the official time on
+    # an H200, bf16 was 1.5x slower on an H100), all four budgets at once on GPU 0, continued
+    # over the calls; NeRV with the official codes' frame times on GPU 1, beside the bisect
+    anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+      --tag e300fp32 --per-gpu 4 --cfg-options fit.amp=None &
     if [ "$CALL" = 6 ]; then
       ( log "start ffnerv compile bisect"
-        on_gpu 0 timeout "$(limit 200)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
-          --time-limit 170 $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
+        on_gpu 1 timeout "$(limit 240)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
+          --time-limit 200 $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
           --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
         log "end ffnerv compile bisect rc=$?"
-        tail -n 40 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt"
-        anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75 --tag e300 \
-          --per-gpu 2 ) &
-    else
-      anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75 --tag e300 \
-        --per-gpu 2 &
+        tail -n 40 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt" ) &
     fi
     # t = i / N as the official NeRV code (NeRV-S, fp32, its float32 rounding) and, with the
     # float64 encoding, as the HNeRV code (1.5M, seeds 0 and 1: against f64s0 / f64s1)
