@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peer_common import official_commit  # noqa: E402
-from toolkit.codecs.inr.nerv import NeRV  # noqa: E402
+from toolkit.codecs.inr.nerv import NeRV, frame_times  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 from toolkit.engine.fit import warmup_cosine_schedule  # noqa: E402
 
@@ -193,7 +193,7 @@ def encoding_difference(official) -> dict:
     ours = project_network(8).encoding
     index = torch.arange(FRAMES, dtype=torch.float64)
     official_t = index / FRAMES                 # model_all.VideoDataSet: idx / len(video)
-    project_t = index / (FRAMES - 1)            # toolkit SourceFrames: idx / (N - 1)
+    project_t = frame_times(index, FRAMES)      # ours, frame_times="closed": idx / (N - 1)
 
     def per_level(a, b):
         d = (a - b).abs().view(FRAMES, 2, -1).amax(dim=(0, 1))

@@ -54,6 +54,7 @@ def data_root(tmp_path_factory) -> Path:
     ("h264", "target_bpp=-0.1", "target_bpp must be"),
     ("h264", "target_bpp=nan", "target_bpp must be"),
     ("dnerv", "codec.network.fc_dimm=3", "unknown key(s) 'fc_dimm' for DNeRV"),
+    ("nerv", "codec.network.frame_times=half", "network.frame_times is 'half'; use one of 'closed', 'open'"),
     ("dnerv", "codec.keyframe_settings.presett=fast", "keyframe_settings"),
     ("nerv", "codec.foo=1", "unexpected keyword argument 'foo'"),
     ("h264", "codec.foo=1", "unexpected keyword argument 'foo'"),

@@ -318,9 +318,10 @@ def test_quiet_by_default_verbose_brings_mmengine_dumps_back(data_root, tmp_path
 def test_fit_compile_is_refused_where_the_compiled_step_does_not_train():
     """FFNeRV compiled on CUDA runs but does not learn (measured on an H200): the fit refuses
     fit.compile there with a one-line reason; on the CPU, and for NeRV on CUDA, it compiles."""
+    from toolkit.engine.config import ConfigError
     from toolkit.engine.fit import _compile_options
 
-    with pytest.raises(ValueError, match="does not train on CUDA.*fit.compile.enabled=False"):
+    with pytest.raises(ConfigError, match="does not train on CUDA.*fit.compile.enabled=False"):
         _compile_options({"enabled": True, "mode": "reduce-overhead"}, "FFNeRVFitModel", on_gpu=True)
     assert _compile_options({"enabled": True, "mode": None}, "FFNeRVFitModel", on_gpu=False) == {}
     assert _compile_options({"enabled": True}, "NeRVFitModel", on_gpu=True) == {}

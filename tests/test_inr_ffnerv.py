@@ -302,6 +302,23 @@ def fit_inputs(frame: int, device="cpu") -> dict:
     return dict(frame_index=torch.tensor([frame]).to(device), frame=pixels.to(device))
 
 
+def test_training_step_writes_its_independent_frames_and_other_modes_only_read():
+    """A loss step stores the batch's independent frames (fp16, detached) for its neighbours'
+    later steps; tensor and predict modes read the buffer but leave it as it is."""
+    model = fit_model()
+    inputs = fit_inputs(3)
+    assert not model.buffer.frames.any()
+    model(inputs, mode="loss")
+    with torch.no_grad():
+        independent = model.network.independent(torch.tensor([3]))["frame"]
+    assert torch.equal(model.buffer.frames[3], independent[0].to(torch.float16))
+    assert not model.buffer.frames[torch.arange(FRAMES) != 3].any()
+    before = model.buffer.frames.clone()
+    for mode in ("tensor", "predict"):
+        model(fit_inputs(5), mode=mode)
+        assert torch.equal(model.buffer.frames, before)
+
+
 def test_fit_step_reads_no_device_value_and_sends_no_host_tensor(monkeypatch):
     """At batch 1 on a GPU every read-back (``bool``, ``.item()``, ``.tolist()``) and every
     tensor built on the host and copied over stalls the step. On the meta device a read-back

@@ -144,6 +144,7 @@ class FFNeRVFitModel(INRFitModel):
         return result["final"], to_unit(inputs["frame"]), None, {"all": result}
 
     def _training_loss(self, inputs):
+        """(loss, the batch's independent frames detached): ``forward`` stores the latter."""
         pred, target, valid, extra = self.render(inputs)
         mask = inputs["mask"].float() if "mask" in inputs else None
         return self.compute_loss(pred, target, valid, extra, mask), extra["all"]["independent"].detach()

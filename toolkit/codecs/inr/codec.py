@@ -97,6 +97,11 @@ class INRCodec(Codec):
         if unknown:  # refused now, not when the first network is built after a long prepare
             raise TypeError(f"network: unknown key(s) {', '.join(map(repr, unknown))} for "
                             f"{self.network_type}; known: {', '.join(known)}")
+        for key, value in self.network_overrides.items():
+            kind, choices, _ = NETWORK_FIELDS[self.network_type].get(key, (None, None, None))
+            if kind == "choice" and value not in choices:
+                raise ValueError(f"network.{key} is {value!r}; use one of "
+                                 f"{', '.join(map(repr, choices))}")
         self.bits = bits
         self.render_batch = render_batch
         self.min_width = min_width
@@ -357,7 +362,9 @@ class NeRVCodec(INRCodec):
     name = "nerv"
     network_type = "NeRV"
     stated_network_args = dict(pe_rounding="official")
-    legacy_network_args = dict(pe_rounding="fused")  # written before commit 98bc125
+    # pe_rounding: written before commit 98bc125; frame_times: a header without it was fitted
+    # at i / (N - 1) (the field is written only when set, so earlier fits keep their fingerprints)
+    legacy_network_args = dict(pe_rounding="fused", frame_times="closed")
     width_key = "channels"
     fit_model = "NeRVFitModel"
     dataset_type = "SourceFrames"

@@ -23,11 +23,16 @@ ACTIVATIONS = {"gelu": nn.GELU, "swish": nn.SiLU}
 FRAME_TIMES = ("closed", "open")
 
 
+def check_frame_times(span: str) -> str:
+    if span not in FRAME_TIMES:
+        raise ValueError(f"unknown frame_times {span!r}; use one of {', '.join(FRAME_TIMES)}")
+    return span
+
+
 def frame_times(index: torch.Tensor, total: int | torch.Tensor, span: str = "closed") -> torch.Tensor:
     """Input times (float64) of frames ``index`` among ``total`` frames (an int, or a tensor
     broadcast against ``index``: a batch's per-sample totals, read without a device sync)."""
-    if span not in FRAME_TIMES:
-        raise ValueError(f"unknown frame_times {span!r}; use one of {', '.join(FRAME_TIMES)}")
+    check_frame_times(span)
     if isinstance(total, torch.Tensor):
         total = total.double()
         denominator = (total - 1).clamp(min=1) if span == "closed" else total
@@ -96,9 +101,7 @@ class NeRV(nn.Module):
         super().__init__()
         if channels < 1:
             raise ValueError(f"NeRV channels must be >= 1, got {channels}")
-        if frame_times not in FRAME_TIMES:
-            raise ValueError(f"unknown frame_times {frame_times!r}; use one of {', '.join(FRAME_TIMES)}")
-        self.frame_times = frame_times
+        self.frame_times = check_frame_times(frame_times)
         self.height, self.width = height, width
         self.base_h, self.base_w, self.strides = (
             stride_plan(height, width) if strides is None
