@@ -274,7 +274,8 @@ def fit_networks(cfg, codec, jobs: Sequence[FitJob], work_dir: Path,
 
     from toolkit.engine.distributed import launch_env, start_distributed, use_local_gpu
 
-    _compile_options(cfg.fit.get("compile"), codec.fit_model, torch.cuda.is_available())
+    if jobs:  # refused before any fit dir is touched (classical codecs come with no jobs)
+        _compile_options(cfg.fit.get("compile"), codec.fit_model, torch.cuda.is_available())
     fit_cfg = cfg
     if spread:
         rank, local_rank, world = launch_env()
