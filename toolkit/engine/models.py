@@ -59,10 +59,13 @@ class INRFitModel(BaseModel):
             pred, target = pred * mask, target * mask
         return reconstruction_loss(pred, target, valid, **self.loss_weights)
 
-    def _training_loss(self, inputs: dict) -> torch.Tensor:
+    def _loss_and_extra(self, inputs: dict) -> tuple[torch.Tensor, dict]:
         pred, target, valid, extra = self.render(inputs)
         mask = inputs["mask"].float() if "mask" in inputs else None
-        return self.compute_loss(pred, target, valid, extra, mask)
+        return self.compute_loss(pred, target, valid, extra, mask), extra
+
+    def _training_loss(self, inputs: dict) -> torch.Tensor:
+        return self._loss_and_extra(inputs)[0]
 
     def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
         if mode == "loss":
@@ -145,9 +148,8 @@ class FFNeRVFitModel(INRFitModel):
 
     def _training_loss(self, inputs):
         """(loss, the batch's independent frames detached): ``forward`` stores the latter."""
-        pred, target, valid, extra = self.render(inputs)
-        mask = inputs["mask"].float() if "mask" in inputs else None
-        return self.compute_loss(pred, target, valid, extra, mask), extra["all"]["independent"].detach()
+        loss, extra = self._loss_and_extra(inputs)
+        return loss, extra["all"]["independent"].detach()
 
     def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
         if mode == "loss":
