@@ -31,6 +31,8 @@
 #                  (continued); GPU 1: the compiled-FFNeRV bisect beside NeRV-S with
 #                  frame_times=open (fp32) and NeRV 1.5M with pe_rounding=float64 and
 #                  frame_times=open (seeds 0, 1)
+#   calls 8-10 (session 9, one H200 lent, chained): calls 6-7 on one GPU, with the crop's
+#                  NeRV at all four sizes in both official input codes (seed 0; 1.5M seed 1 too)
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -194,6 +196,31 @@ case $CALL in
         --cfg-options seed=$seed codec.network.pe_rounding=float64 codec.network.frame_times=open \
         --per-gpu 1 &
     done
+    wait ;;
+  8|9|10)  # session 9, on the one H200 lent (no 2-GPU machine), three chained calls: all of
+    # calls 6-7 on one GPU (the NeRV fits at 640x1280 are bound by the host, not the GPU, and
+    # FFNeRV by kernel launches), and the NeRV rows of the crop at every size with both
+    # official input codes (float64 encoding, t = i / N: the HNeRV code's), seed 0, plus seed 1
+    # at 1.5M; continued by CALL=9 and 10 (--resume)
+    anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+      --tag e300fp32 --per-gpu 4 --cfg-options fit.amp=None &
+    if [ "$CALL" = 8 ]; then
+      ( log "start ffnerv compile bisect"
+        on_gpu 0 timeout "$(limit 470)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
+          --only step,step-aot_eager,independent,aggregate,loss,step-noqat,step-fp32,step-nocheck,step-cudagraphs-aot \
+          --time-limit 380 $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
+          --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
+        log "end ffnerv compile bisect rc=$?"
+        tail -n 40 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt" ) &
+    fi
+    anchors 0 nerv720_open --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+      --tag open --cfg-options fit.amp=None codec.network.frame_times=open --per-gpu 1 &
+    anchors 0 f64open_s0 --protocols hnerv --codecs nerv --parameters 0.35,0.75,1.5,3 --tag f64open0 \
+      --cfg-options seed=0 codec.network.pe_rounding=float64 codec.network.frame_times=open \
+      --per-gpu 4 &
+    anchors 0 f64open_s1 --protocols hnerv --codecs nerv --parameters 1.5 --tag f64open1 \
+      --cfg-options seed=1 codec.network.pe_rounding=float64 codec.network.frame_times=open \
+      --per-gpu 1 &
     wait ;;
 esac
 log "end call $CALL"

@@ -40,6 +40,8 @@ Variants (``--only`` takes a comma-separated subset; each pulls in the baseline 
   step-fp32           step without autocast (float32)
   step-nolayout       step with inductor's layout optimisation (channels-last convs) off
   step-cudagraphs     step with mode="reduce-overhead" (CUDA graphs on a GPU)
+  step-cudagraphs-aot step through dynamo + AOTAutograd replayed as CUDA graphs, without inductor
+                      (backend "cudagraphs"): fewer launches even if inductor's code is at fault
 
 Each compiled variant also prints dynamo's graph and graph-break counts. On the CPU the step
 breaks at the frame-index range check (``bool(inside)``, the CPU branch), so it runs as several
@@ -82,6 +84,7 @@ VARIANTS = {
     "step-fp32": ("step", "inductor", {}, 8, False, None),
     "step-nolayout": ("step", "inductor", {"options": {"layout_optimization": False}}, 8, True, None),
     "step-cudagraphs": ("step", "inductor", {"mode": "reduce-overhead"}, 8, True, None),
+    "step-cudagraphs-aot": ("step", "cudagraphs", {}, 8, True, None),
 }
 
 
