@@ -104,6 +104,29 @@ def test_fake_quantize_has_straight_through_gradient():
     assert torch.equal(x.grad, torch.ones_like(x))
 
 
+def test_fake_quantize_values_are_exact_while_the_gradient_passes_through():
+    # the straight-through path adds x - x.detach(), exactly zero; x + (q - x).detach() would
+    # round q for weights of mixed magnitudes (here 237 of 16,384 values)
+    x = (_weights(64, 256) * torch.logspace(-6, 2, 256)).requires_grad_()
+    assert torch.equal(fake_quantize(x), dequantize_tensor(quantize_tensor(x.detach())))
+
+
+@pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
+def test_compiled_fake_quantized_network_gets_the_eager_gradients(backend):
+    # compiled, a custom autograd.Function's straight-through backward was lost under torch
+    # 2.11 on CUDA (all QAT gradients zero); every parameter's gradient must equal eager's
+    net = attach_fake_quantization(_tiny_net())
+    inputs = torch.randn(2, 3, 5, 5)
+    grads = []
+    for run in (net, torch.compile(net, backend=backend)):
+        net.zero_grad(set_to_none=True)
+        run(inputs).square().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in net.named_parameters()})
+    for name, eager in grads[0].items():
+        assert eager.abs().sum() > 0, name
+        torch.testing.assert_close(grads[1][name], eager, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_fake_quantize_keeps_dtype():
     x = _weights(4, 6).half()
     assert fake_quantize(x).dtype == torch.float16

@@ -161,29 +161,25 @@ def dequantize_tensor(q: QuantizedTensor) -> torch.Tensor:
     return _dequantize(symbols, torch.from_numpy(q.scale), torch.from_numpy(q.offset), q.axis)
 
 
-class _StraightThroughQuantize(torch.autograd.Function):
-    """Forward: quantise then dequantise. Backward: identity (straight-through estimator)."""
-
-    @staticmethod
-    def forward(ctx, x, bits, axis):
-        symbols, scale, offset = _quantize(x.float(), bits, axis)
-        return _dequantize(symbols, scale, offset, axis).to(x.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        return grad_output, None, None
-
-
 def fake_quantize(x: torch.Tensor, bits: int = 8, axis: int | None = 0) -> torch.Tensor:
     """Quantise->dequantise on ``x``'s device with a straight-through gradient.
 
     On the CPU in float32 the values equal ``dequantize_tensor(quantize_tensor(x))``
     bit for bit. On other devices they may differ in the last bit of a few values.
+
+    The gradient goes through ``x - x.detach()`` (exactly zero as a value, the identity as a
+    derivative), not through a custom ``autograd.Function``: compiled under torch 2.11 on an
+    H200, such a Function gave every quantised weight a gradient of zeros (not None), as if
+    round()'s derivative had replaced its backward, with or without inductor
+    (``benchmarks/notes/ffnerv_compiled_learns.py``, 2026-11-28).
     """
     bits = check_bits(bits)
     if not x.is_floating_point():
         raise ValueError(f"fake_quantize needs a floating tensor, got {x.dtype}")
-    return _StraightThroughQuantize.apply(x, bits, check_axis(axis, x.dim()))
+    axis = check_axis(axis, x.dim())
+    source = x.detach()
+    symbols, scale, offset = _quantize(source.float(), bits, axis)
+    return _dequantize(symbols, scale, offset, axis).to(x.dtype) + (x - source)
 
 
 class FakeQuantize(nn.Module):
