@@ -34,3 +34,6 @@ def test_nerv_row_equals_the_hnerv_code(tmp_path):
     (forward,) = [r for r in rows if r["check"] == "forward"]
     assert forward["max_abs_diff_float64_encoding"] < 1e-5
     assert forward["max_abs_diff_float64_open_frame_times"] < 1e-5
+    # the Bunny anchor config takes the HNeRV code's input codes, so it gives its output too
+    assert forward["anchor_config_input_codes"] == dict(pe_rounding="float64", frame_times="open")
+    assert forward["max_abs_diff_anchor_config"] < 1e-5
