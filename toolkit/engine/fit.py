@@ -57,7 +57,7 @@ def _compile_options(compile_cfg, fit_model: str, on_gpu: bool) -> dict | None:
 
     if on_gpu and not getattr(MODELS.get(fit_model), "compiled_step_trains_on_cuda", True):
         raise ConfigError(f"fit.compile: a compiled {fit_model} step does not train on CUDA "
-                         f"(its loss stays flat; docs/results/anchors.md); set "
+                         f"as tested (its loss stayed flat; docs/results/anchors.md); set "
                          f"fit.compile.enabled=False")
     return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}
 

@@ -113,9 +113,10 @@ class FFNeRVFitModel(INRFitModel):
     quantiser the bitstream uses), attached through ``torch.nn.utils.parametrize``.
     """
 
-    #: Compiled with inductor on CUDA (torch 2.11, H200, 2026-11-28) the step runs 4-10x faster
-    #: but its loss never falls, with or without CUDA graphs, while eager and compiled on the CPU
-    #: train alike (benchmarks/notes/ffnerv_compiled_learns.py). Not understood yet: refused.
+    #: Compiled on CUDA (torch 2.11, H200, 2026-11-28) the step ran 4-10x faster but every
+    #: quantised weight's gradient was zero: the quantiser's straight-through backward (then a
+    #: custom autograd.Function) was lost (benchmarks/notes/ffnerv_compiled_learns.py). The
+    #: quantiser no longer uses one; refused until a GPU run shows the compiled step training.
     compiled_step_trains_on_cuda = False
 
     def __init__(self, network: dict, loss: dict | None = None, qat_bits: int | None = 8,
