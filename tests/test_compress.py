@@ -315,14 +315,60 @@ def test_quiet_by_default_verbose_brings_mmengine_dumps_back(data_root, tmp_path
         set_console_verbosity(False)
 
 
-def test_fit_compile_is_refused_where_the_compiled_step_does_not_train():
-    """FFNeRV compiled on CUDA runs but does not learn (measured on an H200): the fit refuses
-    fit.compile there with a one-line reason; on the CPU, and for NeRV on CUDA, it compiles."""
-    from toolkit.engine.config import ConfigError
-    from toolkit.engine.fit import _compile_options
+def _bending_backend(bend):
+    """A torch.compile backend that runs the captured graph but bends the gradient of every
+    output that has one (the value stays): a stand-in for a miscompiled backward."""
+    def backend(graph, example_inputs):
+        def run(*args):
+            return type(out := graph(*args))(
+                bend(o) if isinstance(o, torch.Tensor) and o.requires_grad else o for o in out)
+        return run
+    return backend
 
-    with pytest.raises(ConfigError, match="does not train on CUDA.*fit.compile.enabled=False"):
-        _compile_options({"enabled": True, "mode": "reduce-overhead"}, "FFNeRVFitModel", on_gpu=True)
-    assert _compile_options({"enabled": True, "mode": None}, "FFNeRVFitModel", on_gpu=False) == {}
-    assert _compile_options({"enabled": True}, "NeRVFitModel", on_gpu=True) == {}
-    assert _compile_options({"enabled": False}, "FFNeRVFitModel", on_gpu=True) is None
+
+def _tiny_nerv_batch():
+    from toolkit.engine.models import NeRVFitModel
+
+    torch.manual_seed(0)
+    model = NeRVFitModel(dict(type="NeRV", height=32, width=40, channels=4, pe_levels=4,
+                              mlp_hidden=16, min_channels=4))
+    frames = torch.randint(0, 256, (2, 3, 32, 40), dtype=torch.uint8)
+    return model, dict(frame=frames, index=torch.tensor([0, 1]), total=torch.tensor([2, 2]))
+
+
+@pytest.mark.parametrize("bend, why", [
+    (lambda o: o.detach() + 0 * o, "get no or zero gradients where eager's are not"),
+    (lambda o: 2 * o.detach() - o, r"point elsewhere than eager's \(cosine -1.00\)")])
+def test_compiled_step_with_wrong_gradients_stops_the_fit_on_the_first_batch(bend, why):
+    """Compiled on an H200, FFNeRV's step gave its quantised weights zero gradients and fitted
+    nothing for a whole fit: a compiled step is now checked against eager on its first batch
+    and stops with a one-line ConfigError, before any optimizer step."""
+    from toolkit.engine.config import ConfigError
+    from toolkit.engine.models import NeRVFitModel
+
+    model, inputs = _tiny_nerv_batch()
+    model = NeRVFitModel(model.network_cfg, compile=dict(backend=_bending_backend(bend)))
+    with pytest.raises(ConfigError, match=f"fit.compile: on the first batch .*{why}.*fit.compile.enabled=False"):
+        model(inputs, mode="loss")
+    assert all(p.grad is None for p in model.parameters())
+
+
+def test_compiled_quantised_ffnerv_step_passes_the_first_batch_check():
+    """The real case: FFNeRV under 8-bit QAT, compiled through AOTAutograd, passes the check
+    and gives eager's gradients."""
+    from toolkit.engine.models import FFNeRVFitModel
+
+    frames = torch.randint(0, 256, (1, 3, 32, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    grads = []
+    for options in (None, dict(backend="aot_eager")):
+        torch.manual_seed(0)
+        model = FFNeRVFitModel(dict(type="FFNeRV", height=32, width=64, num_frames=4, channels=8,
+                                    min_channels=4, groups=2), compile=options)
+        model(dict(frame=frames, frame_index=torch.tensor([1])), mode="loss")["loss"].backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    assert model.training_loss.checked
+    assert grads[0].keys() == grads[1].keys() and any(bool(g.any()) for g in grads[0].values())
+    for name, eager in grads[0].items():
+        torch.testing.assert_close(grads[1][name], eager, rtol=1e-4, atol=1e-6, msg=name)
+
+

@@ -47,18 +47,11 @@ def fit_summary(fitted: Sequence[Fitted]) -> dict:
 
 
 
-def _compile_options(compile_cfg, fit_model: str, on_gpu: bool) -> dict | None:
-    """``fit.compile`` (``enabled`` plus torch.compile options) as the FitModel's ``compile``;
-    refused where the compiled step is known not to train (the FitModel says so)."""
+def _compile_options(compile_cfg) -> dict | None:
+    """``fit.compile`` (``enabled`` plus torch.compile options) as the FitModel's ``compile``
+    (which checks the compiled step's gradients against eager's on the first batch)."""
     if not compile_cfg or not compile_cfg.get("enabled"):
         return None
-    from toolkit.engine.config import ConfigError
-    from toolkit.registry import MODELS
-
-    if on_gpu and not getattr(MODELS.get(fit_model), "compiled_step_trains_on_cuda", True):
-        raise ConfigError(f"fit.compile: a compiled {fit_model} step does not train on CUDA "
-                         f"as tested (its loss stayed flat; docs/results/anchors.md); set "
-                         f"fit.compile.enabled=False")
     return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}
 
 
@@ -122,7 +115,7 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
         experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:8]}",
         work_dir=str(fit_dir),
         model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {}),
-                   compile=_compile_options(fit.get("compile"), codec.fit_model, on_gpu)),
+                   compile=_compile_options(fit.get("compile"))),
         train_dataloader=dict(
             batch_size=fit.batch_size, num_workers=fit.get("num_workers", 0),
             persistent_workers=fit.get("num_workers", 0) > 0,
@@ -274,8 +267,6 @@ def fit_networks(cfg, codec, jobs: Sequence[FitJob], work_dir: Path,
 
     from toolkit.engine.distributed import launch_env, start_distributed, use_local_gpu
 
-    if jobs:  # refused before any fit dir is touched (classical codecs come with no jobs)
-        _compile_options(cfg.fit.get("compile"), codec.fit_model, torch.cuda.is_available())
     fit_cfg = cfg
     if spread:
         rank, local_rank, world = launch_env()

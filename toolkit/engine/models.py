@@ -20,6 +20,65 @@ def to_unit(frames: torch.Tensor) -> torch.Tensor:
     return frames.float() / 255.0
 
 
+def _loss_of(result) -> torch.Tensor:
+    """A training loss's value (FFNeRV's also returns its independent frames)."""
+    return result[0] if isinstance(result, tuple) else result
+
+
+class CheckedOnFirstBatch:
+    """A compiled training loss that, on its first batch, compares its gradients with the eager
+    loss's and stops the fit with a one-line ConfigError if they disagree, rather than fitting
+    on wrong gradients: compiled under torch 2.11 on an H200, FFNeRV's quantised weights all
+    got zero gradients and its loss stayed flat for a whole fit (docs/results/anchors.md).
+
+    Disagree: a parameter with a non-zero eager gradient gets none or zeros, or the gradients
+    as one vector point elsewhere (cosine below ``min_cosine``; bf16 autocast rounds eager and
+    compiled code differently, which leaves cosines above 0.97 per parameter group)."""
+
+    def __init__(self, compiled, eager, named_parameters, min_cosine: float = 0.9):
+        self.compiled, self.eager = compiled, eager
+        self.named_parameters, self.min_cosine = named_parameters, min_cosine
+        self.checked = False
+
+    def __call__(self, inputs: dict):
+        if not self.checked:
+            problem = self.disagreement(inputs)
+            if problem:
+                from toolkit.engine.config import ConfigError
+
+                raise ConfigError(f"fit.compile: on the first batch {problem}, so the compiled "
+                                  f"step would not fit like the eager one; set fit.compile.enabled=False")
+            self.checked = True
+        return self.compiled(inputs)
+
+    def disagreement(self, inputs: dict) -> str | None:
+        named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        tensors = [p for _, p in named]
+        eager = torch.autograd.grad(_loss_of(self.eager(inputs)), tensors, allow_unused=True)
+        loss = _loss_of(self.compiled(inputs))
+        if not loss.requires_grad:
+            return "the compiled loss has no gradient"
+        compiled = torch.autograd.grad(loss, tensors, allow_unused=True)
+        lost, dot, eager_sq, compiled_sq = [], 0.0, 0.0, 0.0
+        for (name, _), e, c in zip(named, eager, compiled):
+            if e is None or not bool(e.any()):
+                continue
+            if c is None or not bool(c.any()):
+                lost.append(name)
+                continue
+            e, c = e.double(), c.double()
+            dot += float((e * c).sum())
+            eager_sq += float(e.square().sum())
+            compiled_sq += float(c.square().sum())
+        if lost:
+            return (f"{len(lost)} of {len(named)} parameters get no or zero gradients where eager's "
+                    f"are not (first: {lost[0]})")
+        cosine = dot / (eager_sq * compiled_sq) ** 0.5 if eager_sq and compiled_sq else 1.0
+        if cosine < self.min_cosine:
+            return f"the gradients point elsewhere than eager's (cosine {cosine:.2f})"
+        return None
+
+
 class INRFitModel(BaseModel):
     """Fits ``network`` (a config dict: ``type`` plus constructor arguments).
 
@@ -44,7 +103,8 @@ class INRFitModel(BaseModel):
         if compile is not None:
             from mmengine.logging import print_log
 
-            self.training_loss = torch.compile(self._training_loss, **compile)
+            self.training_loss = CheckedOnFirstBatch(torch.compile(self._training_loss, **compile),
+                                                     self._training_loss, self.named_parameters)
             print_log(f"training loss compiled: torch.compile({compile})", logger="current")
 
     def render(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict]:
@@ -112,12 +172,6 @@ class FFNeRVFitModel(INRFitModel):
     With ``qat_bits`` the network trains under per-channel fake quantisation (the
     quantiser the bitstream uses), attached through ``torch.nn.utils.parametrize``.
     """
-
-    #: Compiled on CUDA (torch 2.11, H200, 2026-11-28) the step ran 4-10x faster but every
-    #: quantised weight's gradient was zero: the quantiser's straight-through backward (then a
-    #: custom autograd.Function) was lost (benchmarks/notes/ffnerv_compiled_learns.py). The
-    #: quantiser no longer uses one; refused until a GPU run shows the compiled step training.
-    compiled_step_trains_on_cuda = False
 
     def __init__(self, network: dict, loss: dict | None = None, qat_bits: int | None = 8,
                  **kwargs):
