@@ -26,13 +26,16 @@
 #                  GPU 2 beside the same fits eager on GPU 3, on 2 GPUs beside the parity runs
 #                  (call 4) and the NeRV fits (call 5). Ran (session 8): the compiled FFNeRV
 #                  fits did not learn (docs/results/anchors.md); fit.compile is now refused for
-#                  FFNeRV on CUDA, so those lines fail at once with that error
+#                  FFNeRV on CUDA (session 9 replaced that by a first-batch gradient check)
 #   calls 6, 7 (session 9, chained) GPU 0: FFNeRV 300 epochs eager in fp32 at all four budgets
 #                  (continued); GPU 1: the compiled-FFNeRV bisect beside NeRV-S with
 #                  frame_times=open (fp32) and NeRV 1.5M with pe_rounding=float64 and
 #                  frame_times=open (seeds 0, 1)
 #   calls 8-10 (session 9, one H200 lent, chained): calls 6-7 on one GPU, with the crop's
 #                  NeRV at all four sizes in both official input codes (seed 0; 1.5M seed 1 too)
+#   calls 11, 12 (next session, chained, one GPU): the compiled FFNeRV step after the quantiser
+#                  fix (bisect), FFNeRV 300 epochs compiled with CUDA graphs at the four
+#                  budgets, NeRV-S with t = i / N in fp32
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -221,6 +224,27 @@ case $CALL in
     anchors 0 f64open_s1 --protocols hnerv --codecs nerv --parameters 1.5 --tag f64open1 \
       --cfg-options seed=1 codec.network.pe_rounding=float64 codec.network.frame_times=open \
       --per-gpu 1 &
+    wait ;;
+  11|12)  # next session, two chained calls on one GPU: does the compiled FFNeRV step learn now
+    # that fake_quantize has no custom autograd.Function? The bisect's whole-step variants first
+    # (call 11), beside FFNeRV for 300 epochs compiled with CUDA graphs at the four budgets
+    # (each fit stops at its first batch if its gradients disagree with eager's), continued by
+    # call 12, and NeRV-S with t = i / N (the official NeRV code's frame times) in fp32
+    ffnerv_compiled=(fit.compile.enabled=True fit.compile.mode=reduce-overhead)
+    [ "$TINY" = 1 ] && ffnerv_compiled=(fit.compile.enabled=True fit.compile.backend=aot_eager)
+    if [ "$CALL" = 11 ]; then
+      ( log "start ffnerv compile bisect"
+        on_gpu 0 timeout "$(limit 300)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
+          --only step,step-cudagraphs,step-fp32 --time-limit 200 \
+          $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
+          --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
+        log "end ffnerv compile bisect rc=$?"
+        tail -n 12 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt" ) &
+    fi
+    anchors 0 ffnerv_c300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+      --tag c300 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
+    anchors 0 nerv720_open --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+      --tag open --cfg-options fit.amp=None codec.network.frame_times=open --per-gpu 1 &
     wait ;;
 esac
 log "end call $CALL"
