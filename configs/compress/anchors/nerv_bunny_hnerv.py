@@ -4,7 +4,7 @@
 # block on (expansion=None; the runs of 2026-11-28 used expansion=0.5, unfloored), 3x3 head;
 # L2 loss, Adam lr 1e-3, 10 % warm-up from 0.1 then cosine. fp32 (TF32 convolutions).
 # The HNeRV code's input: frame times t = i / N and the encoding computed in float64
-# (+0.01 to +0.17 dB over i / (N - 1) in float32 at 300 epochs; docs/results/anchors.md).
+# (+0.02 to +0.17 dB over i / (N - 1) in float32 at 300 epochs; docs/results/anchors.md).
 _base_ = ['../nerv.py']
 codec = dict(network=dict(pe_levels=80, mlp_hidden=None, expansion=None, reduction=2.0,
                           min_channels=12, kernel_size=3, head_kernel=3, strides=(5, 4, 2, 2),
