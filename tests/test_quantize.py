@@ -113,8 +113,8 @@ def test_fake_quantize_values_are_exact_while_the_gradient_passes_through():
 
 @pytest.mark.parametrize("backend", ["aot_eager", "inductor"])
 def test_compiled_fake_quantized_network_gets_the_eager_gradients(backend):
-    # compiled, a custom autograd.Function's straight-through backward was lost under torch
-    # 2.11 on CUDA (all QAT gradients zero); every parameter's gradient must equal eager's
+    # compiled under torch 2.11, the old quantiser (a custom autograd.Function ending in a no-op
+    # .to(x.dtype)) gave all QAT gradients zero; every parameter's gradient must equal eager's
     net = attach_fake_quantization(_tiny_net())
     inputs = torch.randn(2, 3, 5, 5)
     grads = []

@@ -168,10 +168,10 @@ def fake_quantize(x: torch.Tensor, bits: int = 8, axis: int | None = 0) -> torch
     bit for bit. On other devices they may differ in the last bit of a few values.
 
     The gradient goes through ``x - x.detach()`` (exactly zero as a value, the identity as a
-    derivative), not through a custom ``autograd.Function``: compiled under torch 2.11 on an
-    H200, such a Function gave every quantised weight a gradient of zeros (not None), as if
-    round()'s derivative had replaced its backward, with or without inductor
-    (``benchmarks/notes/ffnerv_compiled_learns.py``, 2026-11-28).
+    derivative), not through a custom ``autograd.Function``: compiled under torch 2.11 (on an
+    H200 and on the CPU alike; 2.13 is not affected), such a Function whose forward ended in a
+    no-op ``.to(x.dtype)`` gave every quantised weight a gradient of zeros (not None), with or
+    without inductor (``benchmarks/notes/ffnerv_compiled_learns.py``, 2026-11-28).
     """
     bits = check_bits(bits)
     if not x.is_floating_point():
