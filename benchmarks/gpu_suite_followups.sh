@@ -93,6 +93,17 @@ ablation() {  # NAME SWITCH: the D-NeRV ablation on the built-in set, one varian
     output=dnerv_M_$1 ${2:+codec.network.$2=False}
 }
 
+bisect() {  # GPU LIMIT TIME_LIMIT TAIL [ARGS...]: benchmarks/notes/ffnerv_compiled_learns.py,
+  # its last TAIL lines into the timeline
+  local g=$1 want=$2 time_limit=$3 tail_lines=$4; shift 4
+  log "start ffnerv compile bisect"
+  on_gpu "$g" timeout "$(limit "$want")" python3 benchmarks/notes/ffnerv_compiled_learns.py \
+    --time-limit "$time_limit" $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) "$@" \
+    --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
+  log "end ffnerv compile bisect rc=$?"
+  tail -n "$tail_lines" "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt"
+}
+
 case $CALL in
   1)
     prepare_data ucf101_mini
@@ -183,12 +194,7 @@ case $CALL in
     anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
       --tag e300fp32 --per-gpu 4 --cfg-options fit.amp=None &
     if [ "$CALL" = 6 ]; then
-      ( log "start ffnerv compile bisect"
-        on_gpu 1 timeout "$(limit 240)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
-          --time-limit 200 $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
-          --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
-        log "end ffnerv compile bisect rc=$?"
-        tail -n 40 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt" ) &
+      bisect 1 240 200 40 &
     fi
     # t = i / N as the official NeRV code (NeRV-S, fp32, its float32 rounding) and, with the
     # float64 encoding, as the HNeRV code (1.5M, seeds 0 and 1: against f64s0 / f64s1)
@@ -208,13 +214,8 @@ case $CALL in
     anchors 0 ffnerv_e300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
       --tag e300fp32 --per-gpu 4 --cfg-options fit.amp=None &
     if [ "$CALL" = 8 ]; then
-      ( log "start ffnerv compile bisect"
-        on_gpu 0 timeout "$(limit 470)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
-          --only step,step-aot_eager,independent,aggregate,loss,step-noqat,step-fp32,step-nocheck,step-cudagraphs-aot \
-          --time-limit 380 $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
-          --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
-        log "end ffnerv compile bisect rc=$?"
-        tail -n 40 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt" ) &
+      bisect 0 470 380 40 \
+        --only step,step-aot_eager,independent,aggregate,loss,step-noqat,step-fp32,step-nocheck,step-cudagraphs-aot &
     fi
     anchors 0 nerv720_open --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
       --tag open --cfg-options fit.amp=None codec.network.frame_times=open --per-gpu 1 &
@@ -230,26 +231,21 @@ case $CALL in
     # (call 11), beside FFNeRV for 300 epochs compiled with CUDA graphs at the four budgets
     # (each fit stops at its first batch if its gradients disagree with eager's), continued by
     # call 12, and NeRV-S with t = i / N (the official NeRV code's frame times) in fp32
-    ffnerv_compiled=(fit.compile.enabled=True fit.compile.mode=reduce-overhead)
-    [ "$TINY" = 1 ] && ffnerv_compiled=(fit.compile.enabled=True fit.compile.backend=aot_eager)
+    # fp32 as the eager e300fp32 fits of calls 8-10, so the two compare like for like
+    ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.mode=reduce-overhead)
+    [ "$TINY" = 1 ] && ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.backend=aot_eager)
     if [ "$CALL" = 11 ]; then
-      ( log "start ffnerv compile bisect"
-        on_gpu 0 timeout "$(limit 300)" python3 benchmarks/notes/ffnerv_compiled_learns.py \
-          --only step,step-cudagraphs,step-fp32 --time-limit 200 \
-          $([ "$TINY" = 1 ] && echo --steps 6 --size 32x64) \
-          --out "$OUT/ffnerv_compile_bisect.jsonl" > "$WORK/ffnerv_compile_bisect.log" 2>&1
-        log "end ffnerv compile bisect rc=$?"
-        tail -n 12 "$WORK/ffnerv_compile_bisect.log" >> "$OUT/timeline.txt" ) &
+      bisect 0 300 200 12 --only step,step-cudagraphs,step-fp32 &
     fi
-    anchors 0 ffnerv_c300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
-      --tag c300 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
+    anchors 0 ffnerv_c300fp32 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+      --tag c300fp32 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
     anchors 0 nerv720_open --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
       --tag open --cfg-options fit.amp=None codec.network.frame_times=open --per-gpu 1 &
     # the crop's NeRV at 1.5M, where the anchor config's two seeds are 0.32 / 0.02 dB below the
     # published row: two more seeds say where its mean lies
     for seed in 2 3; do
-      anchors 0 nerv1500_s$seed --protocols hnerv --codecs nerv --parameters 1.5 --tag s$seed \
-        --cfg-options seed=$seed --per-gpu 1 &
+      anchors 0 nerv1500_s$seed --protocols hnerv --codecs nerv --parameters 1.5 \
+        --tag f64open$seed --cfg-options seed=$seed --per-gpu 1 &
     done
     wait ;;
 esac

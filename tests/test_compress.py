@@ -337,7 +337,8 @@ def _tiny_nerv_batch():
 
 
 @pytest.mark.parametrize("bend, why", [
-    (lambda o: o.detach() + 0 * o, "get no or zero gradients where eager's are not"),
+    (lambda o: o.detach() + 0 * o, "get no, zero or non-finite gradients where eager's are not"),
+    (lambda o: o.detach() + float("nan") * o, "get no, zero or non-finite gradients"),
     (lambda o: 2 * o.detach() - o, r"point elsewhere than eager's \(cosine -1.00\)")])
 def test_compiled_step_with_wrong_gradients_stops_the_fit_on_the_first_batch(bend, why):
     """Compiled on an H200, FFNeRV's step gave its quantised weights zero gradients and fitted
@@ -348,14 +349,83 @@ def test_compiled_step_with_wrong_gradients_stops_the_fit_on_the_first_batch(ben
 
     model, inputs = _tiny_nerv_batch()
     model = NeRVFitModel(model.network_cfg, compile=dict(backend=_bending_backend(bend)))
-    with pytest.raises(ConfigError, match=f"fit.compile: on the first batch .*{why}.*fit.compile.enabled=False"):
+    with pytest.raises(ConfigError, match=f"fit.compile: .*{why}.*checked against the eager step "
+                                          f"on the same batch.*fit.compile.enabled=False"):
         model(inputs, mode="loss")
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_compiled_loss_check_finds_one_parameter_pointing_elsewhere_and_new_shapes():
+    """One parameter's gradient reversed (a small share of the whole vector) is caught by the
+    per-parameter cosine; a batch of a new shape (a new graph) is checked again."""
+    from toolkit.engine.config import ConfigError
+    from toolkit.engine.models import CompiledLossChecked
+
+    weights = [torch.nn.Parameter(torch.ones(200)), torch.nn.Parameter(torch.ones(3))]
+    named = lambda: [("big", weights[0]), ("small", weights[1])]  # noqa: E731
+
+    def eager(inputs):
+        return (weights[0] * inputs["x"][:200]).sum() + (weights[1] * inputs["x"][:3]).sum()
+
+    def reversed_small(inputs):
+        small = weights[1].detach() * 2 - weights[1]  # the value, the gradient reversed
+        return (weights[0] * inputs["x"][:200]).sum() + (small * inputs["x"][:3]).sum()
+
+    # 1.5 % of the squared norm: the whole vector's cosine stays near 0.97
+    with pytest.raises(ConfigError, match=r"gradient of small points elsewhere .*cosine -1.00"):
+        CompiledLossChecked(reversed_small, eager, named)(dict(x=torch.ones(200)))
+    calls = []
+    checked = CompiledLossChecked(lambda inputs: calls.append(1) or eager(inputs), eager, named)
+    for size in (200, 200, 240, 240):
+        checked(dict(x=torch.rand(size) + 1))
+    assert len(checked.checked) == 2 and len(calls) == 4 + 2  # one check per new shape
+
+
+def _check_in_process(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from toolkit.engine.config import ConfigError
+    from toolkit.engine.models import CompiledLossChecked
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    weight = torch.nn.Parameter(torch.ones(4))
+
+    def eager(inputs):
+        return (weight * inputs["x"]).sum()
+
+    def zero_gradient(inputs):  # rank 1's compiled step is wrong, rank 0's is right
+        return eager(inputs).detach() + 0 * eager(inputs)
+
+    checked = CompiledLossChecked(zero_gradient if rank else eager, eager,
+                                  lambda: [("weight", weight)], across_processes=True)
+    try:
+        checked(dict(x=torch.ones(4)))
+        result = "passed"
+    except ConfigError as error:
+        result = str(error)
+    Path(out, f"rank{rank}").write_text(result)
+    dist.destroy_process_group()
+
+
+def test_compiled_loss_check_stops_every_process_when_one_disagrees(tmp_path):
+    """Under DDP each process checks its own batch: one that disagrees stops them all, so
+    none is left waiting in the backward's all-reduce."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mp.spawn(_check_in_process, args=(port, str(tmp_path)), nprocs=2)
+    assert "another process's batch disagreed" in (tmp_path / "rank0").read_text()
+    assert "zero or non-finite gradients" in (tmp_path / "rank1").read_text()
+
+
 def test_compiled_quantised_ffnerv_step_passes_the_first_batch_check():
     """The real case: FFNeRV under 8-bit QAT, compiled through AOTAutograd, passes the check
-    and gives eager's gradients."""
+    (on its probe, whose neighbours give the flow head a gradient too) and gives eager's
+    gradients."""
     from toolkit.engine.models import FFNeRVFitModel
 
     frames = torch.randint(0, 256, (1, 3, 32, 64), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
@@ -366,9 +436,16 @@ def test_compiled_quantised_ffnerv_step_passes_the_first_batch_check():
                                     min_channels=4, groups=2), compile=options)
         model(dict(frame=frames, frame_index=torch.tensor([1])), mode="loss")["loss"].backward()
         grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
-    assert model.training_loss.checked
+    assert len(model.training_loss.checked) == 1
     assert grads[0].keys() == grads[1].keys() and any(bool(g.any()) for g in grads[0].values())
     for name, eager in grads[0].items():
         torch.testing.assert_close(grads[1][name], eager, rtol=1e-4, atol=1e-6, msg=name)
+    # the probe's neighbours reach the flow head, which an empty buffer would leave at zero
+    inputs = model._with_neighbours(dict(frame=frames, frame_index=torch.tensor([1])))
+    probe = model.compile_check_inputs(inputs)
+    flow = [p for n, p in model.named_parameters() if n.startswith("network.flow_head")]
+    for batch, moves in ((inputs, False), (probe, True)):
+        gradient = torch.autograd.grad(model._training_loss(batch)[0], flow, allow_unused=True)
+        assert any(g is not None and bool(g.any()) for g in gradient) == moves
 
 

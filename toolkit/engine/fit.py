@@ -115,7 +115,8 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
         experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:8]}",
         work_dir=str(fit_dir),
         model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {}),
-                   compile=_compile_options(fit.get("compile"))),
+                   compile=_compile_options(fit.get("compile")),
+                   compile_check_across_processes=cfg.get("launcher", "none") != "none"),
         train_dataloader=dict(
             batch_size=fit.batch_size, num_workers=fit.get("num_workers", 0),
             persistent_workers=fit.get("num_workers", 0) > 0,

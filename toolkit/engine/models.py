@@ -7,6 +7,8 @@ turns into predicted and target frames (:meth:`INRFitModel.render`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from mmengine.model import BaseModel
 
@@ -25,57 +27,98 @@ def _loss_of(result) -> torch.Tensor:
     return result[0] if isinstance(result, tuple) else result
 
 
-class CheckedOnFirstBatch:
-    """A compiled training loss that, on its first batch, compares its gradients with the eager
-    loss's and stops the fit with a one-line ConfigError if they disagree, rather than fitting
-    on wrong gradients: compiled under torch 2.11 on an H200, FFNeRV's quantised weights all
-    got zero gradients and its loss stayed flat for a whole fit (docs/results/anchors.md).
+def _signature(inputs: dict) -> tuple:
+    """The shapes and dtypes of a batch: a new one may mean a new compiled graph."""
+    return tuple((k, tuple(v.shape), v.dtype) for k, v in sorted(inputs.items())
+                 if isinstance(v, torch.Tensor))
 
-    Disagree: a parameter with a non-zero eager gradient gets none or zeros, or the gradients
-    as one vector point elsewhere (cosine below ``min_cosine``; bf16 autocast rounds eager and
-    compiled code differently, which leaves cosines above 0.97 per parameter group)."""
 
-    def __init__(self, compiled, eager, named_parameters, min_cosine: float = 0.9):
-        self.compiled, self.eager = compiled, eager
-        self.named_parameters, self.min_cosine = named_parameters, min_cosine
-        self.checked = False
+class CompiledLossChecked:
+    """A compiled training loss checked against the eager one: on each batch of a new shape
+    (the first one included) the gradients of both, on the same inputs, are compared, and the
+    fit stops with a one-line ConfigError before any optimizer step if they disagree, rather
+    than fitting on wrong gradients. Compiled under torch 2.11, FFNeRV's quantised weights all
+    got zero gradients, and its loss stayed flat for a whole fit (docs/results/anchors.md).
+
+    Disagree: a parameter with a non-zero eager gradient gets none, zeros or non-finite values;
+    the gradients as one vector point elsewhere (cosine below ``min_cosine``); or a parameter
+    holding at least 1 % of the eager gradient's squared norm points elsewhere (its cosine below
+    ``min_part_cosine``). bf16 autocast rounds eager and compiled code differently: the bisect
+    (benchmarks/notes/ffnerv_compiled_learns.py) saw per-group cosines above 0.97.
+
+    ``probe(inputs)``: the inputs the check uses (same shapes), e.g. with neighbours that give
+    every parameter a gradient. ``replays``: compiled calls per check, the last compared (3
+    under CUDA graphs: warm-up, recording, replay). ``across_processes``: under DDP every
+    process stops if any process's batch disagrees (none is left waiting in an all-reduce).
+    """
+
+    def __init__(self, compiled, eager, named_parameters, probe=None, replays: int = 1,
+                 across_processes: bool = False, min_cosine: float = 0.9,
+                 min_part_cosine: float = 0.5):
+        self.compiled, self.eager, self.named_parameters = compiled, eager, named_parameters
+        self.probe = probe or (lambda inputs: inputs)
+        self.replays, self.across_processes = replays, across_processes
+        self.min_cosine, self.min_part_cosine = min_cosine, min_part_cosine
+        self.checked = set()
 
     def __call__(self, inputs: dict):
-        if not self.checked:
-            problem = self.disagreement(inputs)
+        signature = _signature(inputs)
+        if signature not in self.checked:
+            problem = self.disagreement(self.probe(inputs))
+            if self.across_processes:
+                problem = self._any_process(problem)
             if problem:
                 from toolkit.engine.config import ConfigError
 
-                raise ConfigError(f"fit.compile: on the first batch {problem}, so the compiled "
-                                  f"step would not fit like the eager one; set fit.compile.enabled=False")
-            self.checked = True
+                raise ConfigError(f"fit.compile: {problem} (checked against the eager step on the "
+                                  f"same batch), so the compiled step would not fit like the eager "
+                                  f"one; set fit.compile.enabled=False")
+            self.checked.add(signature)
         return self.compiled(inputs)
+
+    def _any_process(self, problem: str | None) -> str | None:
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()):
+            return problem
+        device = next(p.device for _, p in self.named_parameters())
+        flag = torch.tensor([1.0 if problem else 0.0], device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return problem or ("another process's batch disagreed" if float(flag) else None)
 
     def disagreement(self, inputs: dict) -> str | None:
         named = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
         tensors = [p for _, p in named]
         eager = torch.autograd.grad(_loss_of(self.eager(inputs)), tensors, allow_unused=True)
-        loss = _loss_of(self.compiled(inputs))
-        if not loss.requires_grad:
-            return "the compiled loss has no gradient"
-        compiled = torch.autograd.grad(loss, tensors, allow_unused=True)
-        lost, dot, eager_sq, compiled_sq = [], 0.0, 0.0, 0.0
+        for _ in range(self.replays):
+            loss = _loss_of(self.compiled(inputs))
+            if not loss.requires_grad:
+                return "the compiled loss has no gradient"
+            compiled = torch.autograd.grad(loss, tensors, allow_unused=True)
+        lost, parts, dot, eager_sq, compiled_sq = [], [], 0.0, 0.0, 0.0
         for (name, _), e, c in zip(named, eager, compiled):
+            if c is not None:
+                compiled_sq += float(c.double().square().sum())
             if e is None or not bool(e.any()):
                 continue
-            if c is None or not bool(c.any()):
+            if c is None or not bool(c.any()) or not bool(torch.isfinite(c).all()):
                 lost.append(name)
                 continue
             e, c = e.double(), c.double()
-            dot += float((e * c).sum())
-            eager_sq += float(e.square().sum())
-            compiled_sq += float(c.square().sum())
+            part = (float((e * c).sum()), float(e.square().sum()), float(c.square().sum()))
+            parts.append((name, *part))
+            dot += part[0]
+            eager_sq += part[1]
         if lost:
-            return (f"{len(lost)} of {len(named)} parameters get no or zero gradients where eager's "
-                    f"are not (first: {lost[0]})")
+            return (f"{len(lost)} of {len(named)} parameters get no, zero or non-finite gradients "
+                    f"where eager's are not (first: {lost[0]})")
         cosine = dot / (eager_sq * compiled_sq) ** 0.5 if eager_sq and compiled_sq else 1.0
-        if cosine < self.min_cosine:
+        if not math.isfinite(cosine) or cosine < self.min_cosine:
             return f"the gradients point elsewhere than eager's (cosine {cosine:.2f})"
+        for name, part_dot, part_eager, part_compiled in parts:
+            if part_eager >= 0.01 * eager_sq and part_dot < self.min_part_cosine * (part_eager * part_compiled) ** 0.5:
+                return (f"the gradient of {name} points elsewhere than eager's (cosine "
+                        f"{part_dot / (part_eager * part_compiled) ** 0.5:.2f})")
         return None
 
 
@@ -90,7 +133,8 @@ class INRFitModel(BaseModel):
     """
 
     def __init__(self, network: dict, loss: dict | None = None, compile: dict | None = None,
-                 data_preprocessor=None, init_cfg=None):
+                 compile_check_across_processes: bool = False, data_preprocessor=None,
+                 init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.network_cfg = dict(network)
         self.network = build_network(self.network_cfg)
@@ -103,8 +147,11 @@ class INRFitModel(BaseModel):
         if compile is not None:
             from mmengine.logging import print_log
 
-            self.training_loss = CheckedOnFirstBatch(torch.compile(self._training_loss, **compile),
-                                                     self._training_loss, self.named_parameters)
+            cuda_graphs = compile.get("mode") in ("reduce-overhead", "max-autotune")
+            self.training_loss = CompiledLossChecked(
+                torch.compile(self._training_loss, **compile), self._training_loss,
+                self.named_parameters, probe=self.compile_check_inputs,
+                replays=3 if cuda_graphs else 1, across_processes=compile_check_across_processes)
             print_log(f"training loss compiled: torch.compile({compile})", logger="current")
 
     def render(self, inputs: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, dict]:
@@ -118,6 +165,10 @@ class INRFitModel(BaseModel):
             # SSIM window of a visible neighbour.
             pred, target = pred * mask, target * mask
         return reconstruction_loss(pred, target, valid, **self.loss_weights)
+
+    def compile_check_inputs(self, inputs: dict) -> dict:
+        """The inputs on which a compiled loss is checked against eager (same shapes)."""
+        return inputs
 
     def _loss_and_extra(self, inputs: dict) -> tuple[torch.Tensor, dict]:
         pred, target, valid, extra = self.render(inputs)
@@ -193,6 +244,14 @@ class FFNeRVFitModel(INRFitModel):
             self.buffer.frames = self.buffer.frames.to(index.device)
         neighbours, valid = self.buffer.neighbours(index)
         return dict(inputs, neighbours=neighbours, neighbour_valid=valid)
+
+    def compile_check_inputs(self, inputs: dict) -> dict:
+        """The batch's own frames as its valid neighbours: early in a fit the buffer is still
+        empty, and zero neighbours would give the flow head no gradient to check."""
+        frames = to_unit(inputs["frame"]).to(inputs["neighbours"].dtype)
+        valid = inputs["neighbour_valid"]
+        neighbours = frames[:, None].expand_as(inputs["neighbours"]) * valid[:, :, None, None, None]
+        return dict(inputs, neighbours=neighbours)
 
     def render(self, inputs):
         if "neighbours" not in inputs:
