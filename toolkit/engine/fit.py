@@ -49,7 +49,8 @@ def fit_summary(fitted: Sequence[Fitted]) -> dict:
 
 def _compile_options(compile_cfg) -> dict | None:
     """``fit.compile`` (``enabled`` plus torch.compile options) as the FitModel's ``compile``
-    (which checks the compiled step's gradients against eager's on the first batch)."""
+    (which checks the compiled step's gradients against eager's on the first batch and on
+    each batch of a new shape)."""
     if not compile_cfg or not compile_cfg.get("enabled"):
         return None
     return {k: v for k, v in compile_cfg.items() if k != "enabled" and v is not None}

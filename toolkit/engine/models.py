@@ -97,15 +97,15 @@ class CompiledLossChecked:
             compiled = torch.autograd.grad(loss, tensors, allow_unused=True)
         lost, parts, dot, eager_sq, compiled_sq = [], [], 0.0, 0.0, 0.0
         for (name, _), e, c in zip(named, eager, compiled):
-            if c is not None:
-                compiled_sq += float(c.double().square().sum())
+            c_sq = 0.0 if c is None else float(c.double().square().sum())  # NaN/inf if c is
+            compiled_sq += c_sq
             if e is None or not bool(e.any()):
                 continue
-            if c is None or not bool(c.any()) or not bool(torch.isfinite(c).all()):
+            if c is None or not bool(c.any()) or not math.isfinite(c_sq):
                 lost.append(name)
                 continue
-            e, c = e.double(), c.double()
-            part = (float((e * c).sum()), float(e.square().sum()), float(c.square().sum()))
+            e = e.double()
+            part = (float((e * c.double()).sum()), float(e.square().sum()), c_sq)
             parts.append((name, *part))
             dot += part[0]
             eager_sq += part[1]
