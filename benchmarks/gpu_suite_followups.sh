@@ -33,9 +33,10 @@
 #                  frame_times=open (seeds 0, 1)
 #   calls 8-10 (session 9, one H200 lent, chained): calls 6-7 on one GPU, with the crop's
 #                  NeRV at all four sizes in both official input codes (seed 0; 1.5M seed 1 too)
-#   calls 11, 12 (next session, chained, one GPU): the compiled FFNeRV step after the quantiser
-#                  fix (bisect), FFNeRV 300 epochs compiled with CUDA graphs at the four
-#                  budgets, NeRV-S with t = i / N in fp32, the crop's NeRV 1.5M seeds 2 and 3
+#   calls 11-13 (session 10, chained, two GPUs): GPU 0 the compiled FFNeRV step after the
+#                  quantiser fix (bisect), FFNeRV 300 epochs compiled with CUDA graphs at the
+#                  four budgets; GPU 1 NeRV-S with t = i / N in fp32 (seeds 0, 1), the crop's
+#                  NeRV 1.5M seeds 2 and 3
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -226,25 +227,42 @@ case $CALL in
       --cfg-options seed=1 codec.network.pe_rounding=float64 codec.network.frame_times=open \
       --per-gpu 1 &
     wait ;;
-  11|12)  # next session, two chained calls on one GPU: does the compiled FFNeRV step learn now
-    # that fake_quantize has no custom autograd.Function? The bisect's whole-step variants first
-    # (call 11), beside FFNeRV for 300 epochs compiled with CUDA graphs at the four budgets
-    # (each fit stops at its first batch if its gradients disagree with eager's), continued by
-    # call 12, and NeRV-S with t = i / N (the official NeRV code's frame times) in fp32
-    # fp32 as the eager e300fp32 fits of calls 8-10, so the two compare like for like
+  11|12|13)  # session 10, three chained calls; 2 GPUs lent (on one GPU everything shares it):
+    # GPU 0: does the compiled FFNeRV step learn now that fake_quantize has no custom
+    # autograd.Function? The bisect's whole-step variants (call 11) beside FFNeRV for 300 epochs
+    # compiled with CUDA graphs at the four budgets, in fp32 as the eager e300fp32 fits of calls
+    # 8-10 (each fit stops at its first batch if its gradients disagree with eager's; if all four
+    # do, eager fp32 instead, marked in $CHAIN for the later calls).
+    # GPU 1: NeRV-S with t = i / N (the official NeRV code's frame times) in fp32, seeds 0 and 1
+    # (seed 1 only with a second GPU), and the crop's NeRV at 1.5M, seeds 2 and 3
     ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.mode=reduce-overhead)
     [ "$TINY" = 1 ] && ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.backend=aot_eager)
+    [ -n "${FFNERV_COMPILED:-}" ] && read -r -a ffnerv_compiled <<< "$FFNERV_COMPILED"  # dry runs
     if [ "$CALL" = 11 ]; then
       bisect 0 300 200 12 --only step,step-cudagraphs,step-fp32 &
     fi
-    anchors 0 ffnerv_c300fp32 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
-      --tag c300fp32 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
-    anchors 0 nerv720_open --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-      --tag open --cfg-options fit.amp=None codec.network.frame_times=open --per-gpu 1 &
+    ffnerv_300() {
+      if [ ! -e "$CHAIN/ffnerv_eager" ]; then
+        anchors 0 ffnerv_c300fp32 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+          --tag c300fp32 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}"
+        [ "$(grep -c '] FAILED hnerv ffnerv' "$WORK/ffnerv_c300fp32.log")" = 4 ] || return
+        log "every compiled FFNeRV fit failed: eager fp32 from here on"
+        touch "$CHAIN/ffnerv_eager"
+      fi
+      anchors 0 ffnerv_e300fp32 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+        --tag e300fp32 --per-gpu 4 --cfg-options fit.amp=None
+    }
+    ffnerv_300 &
+    for seed in 0 1; do
+      [ "$seed" = 1 ] && [ "$NGPU" -lt 2 ] && [ "$TINY" != 1 ] && continue
+      anchors 1 nerv720_open_s$seed --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+        --tag open$seed --cfg-options seed=$seed fit.amp=None codec.network.frame_times=open \
+        --per-gpu 1 &
+    done
     # the crop's NeRV at 1.5M, where the anchor config's two seeds are 0.32 / 0.02 dB below the
     # published row: two more seeds say where its mean lies
     for seed in 2 3; do
-      anchors 0 nerv1500_s$seed --protocols hnerv --codecs nerv --parameters 1.5 \
+      anchors 1 nerv1500_s$seed --protocols hnerv --codecs nerv --parameters 1.5 \
         --tag f64open$seed --cfg-options seed=$seed --per-gpu 1 &
     done
     wait ;;
