@@ -3,11 +3,16 @@ from the config when set, and derive them from the short fit keys otherwise."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+import torch
+from mmengine.hooks import Hook
 
 from test_compress import data_root, run_tool  # noqa: F401  (the fixture and the tool runner)
 from toolkit.engine.config import ConfigError, find_config, load_config
-from toolkit.engine.fit import fit_fingerprint, runner_keys
+from toolkit.engine.fit import fit_fingerprint, fit_precision, float32_precision, runner_keys
+from toolkit.registry import HOOKS
 
 
 def _fit(*options, **overrides):
@@ -55,9 +60,60 @@ def test_unset_runner_keys_leave_the_fingerprint_as_before():
         return fit_fingerprint(cfg, type("Job", (), {"network": {}})(), {}, {})["fit"]
 
     plain = fingerprint_fit(_fit())
-    assert not {"optim_wrapper", "param_scheduler", "default_hooks"} & set(plain)
+    assert not {"optim_wrapper", "param_scheduler", "default_hooks", "tf32"} & set(plain)
     assert "param_scheduler" in fingerprint_fit(
         _fit(**{"fit.param_scheduler": [dict(type="ConstantLR", factor=1.0)]}))
+    # IEEE or TF32 arithmetic fits another network: a fit with tf32 set is not one without
+    assert fingerprint_fit(_fit(**{"fit.tf32": False}))["tf32"] is False
+
+
+def _tf32_flags():
+    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.parametrize("tf32", [False, True])
+def test_float32_precision_sets_both_flags_and_restores_them(tf32):
+    before = _tf32_flags()
+    with float32_precision(tf32):
+        assert _tf32_flags() == (tf32, tf32)
+    assert _tf32_flags() == before
+    with pytest.raises(RuntimeError, match="fit died"):
+        with float32_precision(tf32):
+            raise RuntimeError("fit died")
+    assert _tf32_flags() == before
+    with float32_precision(None):
+        assert _tf32_flags() == before
+
+
+def test_fit_precision_says_autocast_or_float32():
+    assert fit_precision("bfloat16") == "bfloat16 autocast"
+    assert fit_precision(None) == "float32"  # no GPU here, so no TF32 to describe
+
+
+@HOOKS.register_module()
+class RecordTF32Flags(Hook):
+    """Test hook: the TF32 flags as training sees them."""
+
+    seen: list = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        RecordTF32Flags.seen.append(_tf32_flags())
+
+
+def test_fit_runs_under_fit_tf32_and_records_its_precision(data_root, tmp_path):  # noqa: F811
+    RecordTF32Flags.seen = []
+    before = _tf32_flags()
+    config = tmp_path / "ieee.py"
+    config.write_text(f"_base_ = [{str(find_config('compress', 'nerv'))!r}]\n"
+                      "fit = dict(tf32=False, custom_hooks=[dict(type='RecordTF32Flags')])\n")
+    work = tmp_path / "nerv"
+    assert run_tool(data_root, "nerv", work, str(config)) == 0
+    assert RecordTF32Flags.seen and set(RecordTF32Flags.seen) == {(False, False)}
+    assert _tf32_flags() == before  # the process keeps its own setting after the fit
+    results = json.loads((work / "results.json").read_text())
+    assert results["fit_precision"] == "float32"  # the CPU has no autocast default and no TF32
+    fit_json = json.loads((work / "fit" / "shared" / "fit.json").read_text())
+    assert fit_json["precision"] == "float32"
 
 
 def test_runner_keys_reach_the_runner(data_root, tmp_path):  # noqa: F811

@@ -233,7 +233,8 @@ class Run:
             batch_size=batch_size, psnr_unquantized=r.get("psnr_unquantized"), psnr=r["psnr"],
             ms_ssim=r["ms_ssim"], ms_ssim_kind=r["ms_ssim_kind"], bpp=r["bpp"],
             target_bpp=self.target_bpp, matched_to=self.matched_to,
-            fit_time_s=r.get("fit_time_s"), frames=r["num_frames"], height=r["height"],
+            fit_time_s=r.get("fit_time_s"), precision=r.get("fit_precision"),
+            frames=r["num_frames"], height=r["height"],
             width=r["width"], device=r.get("device"), commit=commit(),
             date=time.strftime("%Y-%m-%d"),
             command=" ".join(shlex.quote(c) for c in self.command[1:]))

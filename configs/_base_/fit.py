@@ -9,9 +9,14 @@
 #                    decay to 0 at `max_epochs`. A list of mmengine schedulers replaces it.
 #   default_hooks    the logger's and checkpointer's `interval` default to `log_interval` and
 #                    `checkpoint_interval`; a hook set to None is left out.
+#   tf32             None: PyTorch's setting (on GPUs with TF32, convolutions in TF32 and
+#                    matmuls in IEEE float32); False: IEEE float32 for both (the papers' RTX
+#                    2080 Ti had no TF32); True: TF32 for both. For float32 fits (amp=None):
+#                    under autocast the convolutions run in the autocast dtype.
 fit = dict(
     optim_wrapper=dict(type='OptimWrapper'),
     param_scheduler=None,
+    tf32=None,
     default_hooks=dict(
         timer=dict(type='IterTimerHook'),
         logger=dict(type='LoggerHook'),

@@ -16,6 +16,7 @@ import json
 import shutil
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -43,8 +44,47 @@ def fit_summary(fitted: Sequence[Fitted]) -> dict:
     ran (fewer than planned when ``fit.max_time_s`` ended it) and how many were reused."""
     return dict(seconds=sum(item.info["seconds"] for item in fitted),
                 epochs=[item.info.get("epochs") for item in fitted],
-                reused=sum(bool(item.info.get("reused", False)) for item in fitted))
+                reused=sum(bool(item.info.get("reused", False)) for item in fitted),
+                precision=", ".join(sorted({item.info["precision"] for item in fitted
+                                            if item.info.get("precision")})) or None)
 
+
+@contextmanager
+def float32_precision(tf32: bool | None):
+    """``fit.tf32`` for the duration of a fit. None leaves PyTorch's setting (by default, on
+    GPUs that have TF32: cuDNN convolutions in TF32, matmuls in IEEE float32); False: IEEE
+    float32 for both, as on the RTX 2080 Ti of the NeRV and HNeRV papers; True: TF32 for both.
+    Set through the flags every torch version reads alike (the newer ``fp32_precision``
+    attributes refuse a mix of the two)."""
+    if tf32 is None:
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = bool(tf32)
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def fit_precision(amp: str | None) -> str:
+    """The arithmetic a fit runs in, for its record: the autocast dtype, or float32 with how
+    convolutions and matmuls round on a GPU that has TF32 (compute capability 8.0 or later)."""
+    if amp:
+        return f"{amp} autocast"
+    if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 0):
+        return "float32"
+
+    def kind(tf32):
+        return "TF32" if tf32 else "IEEE"
+
+    return (f"float32 (convolutions {kind(torch.backends.cudnn.allow_tf32)}, "
+            f"matmuls {kind(torch.backends.cuda.matmul.allow_tf32)})")
+
+
+def autocast_dtype(fit, on_gpu: bool) -> str | None:
+    """``fit.amp`` (bfloat16 unless set; None: float32) on a GPU; None on the CPU."""
+    return fit.get("amp", "bfloat16") if on_gpu else None
 
 
 def _compile_options(compile_cfg) -> dict | None:
@@ -89,7 +129,7 @@ def runner_keys(fit, on_gpu: bool) -> dict:
     optim_wrapper = _plain(fit.get("optim_wrapper") or dict(type="OptimWrapper"))
     optim_wrapper["optimizer"] = {**_plain(fit.optimizer), **optim_wrapper.get("optimizer", {})}
     optim_wrapper.setdefault("clip_grad", _plain(fit.get("clip_grad")))
-    amp = fit.get("amp", "bfloat16") if on_gpu else None
+    amp = autocast_dtype(fit, on_gpu)
     if amp and optim_wrapper.get("type") == "OptimWrapper":
         optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
     schedule = fit.get("param_scheduler")
@@ -141,9 +181,9 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
 FIT_KEYS_NOT_FINGERPRINTED = ("num_workers", "log_interval", "checkpoint_interval", "default_hooks",
                               "custom_hooks", "max_time_s", "compile", "max_frames_in_memory")
 
-#: Runner keys at their defaults (configs/_base_/fit.py) are left out of a fit's fingerprint,
+#: Fit keys at their defaults (configs/_base_/fit.py) are left out of a fit's fingerprint,
 #: so fits made before the keys existed are still reused.
-RUNNER_KEY_DEFAULTS = dict(optim_wrapper=dict(type="OptimWrapper"), param_scheduler=None)
+FIT_KEY_DEFAULTS = dict(optim_wrapper=dict(type="OptimWrapper"), param_scheduler=None, tf32=None)
 
 
 def source_identity(source: Source, videos, checksum) -> dict:
@@ -160,7 +200,7 @@ def fit_fingerprint(cfg, job, identity: dict, prepared: dict) -> dict:
     from toolkit import __version__
 
     fit = {k: v for k, v in cfg.fit.items() if k not in FIT_KEYS_NOT_FINGERPRINTED
-           and not (k in RUNNER_KEY_DEFAULTS and _plain(v) == RUNNER_KEY_DEFAULTS[k])}
+           and not (k in FIT_KEY_DEFAULTS and _plain(v) == FIT_KEY_DEFAULTS[k])}
     return dict(toolkit_version=__version__, source=identity, network=job.network, fit=fit,
                 seed=cfg.get("seed", 0), codec=cfg.codec, prepared=prepared)
 
@@ -226,12 +266,14 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | 
     if main and fingerprint is not None:
         record.write(fingerprint)
     runner = Runner.from_cfg(runner_config(cfg, codec, job, fit_dir, dataset, resume_from))
-    runner.train()
+    with float32_precision(cfg.fit.get("tf32")):
+        precision = fit_precision(autocast_dtype(cfg.fit, torch.cuda.is_available()))
+        runner.train()
     clock = next(h for h in runner.hooks if isinstance(h, FitClock))
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     network = model.network
     info = dict(seconds=clock.seconds(), epochs=runner.epoch, epochs_planned=cfg.fit.max_epochs,
-                resumed_from=resume_from.name if resume_from else None,
+                resumed_from=resume_from.name if resume_from else None, precision=precision,
                 device=device_name(), launcher_rank=launch_env()[0])
     if main:
         buffer = io.BytesIO()

@@ -277,6 +277,7 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: So
         if epochs:
             info.update(fit_epochs=dict(planned=cfg.fit.max_epochs, min=min(epochs), max=max(epochs)))
         info["fits_reused"] = summary["reused"]
+        info["fit_precision"] = summary["precision"]
         info["psnr_unquantized"] = _mean_psnr(
             codec.render_fitted(networks, jobs, layout, codec.fit_context(prep), device),
             source, videos, device)
