@@ -37,6 +37,9 @@
 #                  quantiser fix (bisect), FFNeRV 300 epochs compiled with CUDA graphs at the
 #                  four budgets; GPU 1 NeRV-S with t = i / N in fp32 (seeds 0, 1), the crop's
 #                  NeRV 1.5M seeds 2 and 3
+#   calls 14-16 (next session, chained): IEEE float32 (fit.tf32=False, now the NeRV anchor
+#                  configs' setting) against the TF32 fits so far: the crop's NeRV 1.5M seeds
+#                  0-3 and NeRV-S with t = i / N seeds 0, 1; FFNeRV compiled to 300 epochs
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -267,6 +270,30 @@ case $CALL in
     for seed in 2 3 4 5; do
       anchors 1 nerv1500_s$seed --protocols hnerv --codecs nerv --parameters 1.5 \
         --tag f64open$seed --cfg-options seed=$seed --per-gpu 1 &
+    done
+    wait ;;
+  14|15|16)  # next session, three chained calls (2 GPUs; on one, the seed-1 NeRV-S and the
+    # 1.5M seeds 2 and 3 are left out). Does IEEE float32 (the papers' RTX 2080 Ti had no TF32;
+    # the anchor NeRV configs set fit.tf32=False since f37b4ba) close what is left?
+    # GPU 0: FFNeRV for 300 epochs compiled (as calls 11-12, which call 13's loss cut at 270),
+    #        NeRV-S in IEEE float32 with t = i / N, seed 0
+    # GPU 1: the crop's NeRV at 1.5M in IEEE float32, seeds 0-3 (paired with the TF32 seeds
+    #        f64open0-3), NeRV-S in IEEE float32 with t = i / N, seed 1
+    # The last call's DEADLINE must fit the lease: `status` budget_left_s minus about 45 s.
+    ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.mode=reduce-overhead)
+    [ "$TINY" = 1 ] && ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.backend=aot_eager)
+    two=$([ "$NGPU" -ge 2 ] || [ "$TINY" = 1 ] && echo 1)
+    anchors 0 ffnerv_c300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
+      --tag c300 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
+    for seed in 0 1; do
+      [ "$seed" = 1 ] && [ -z "$two" ] && continue
+      anchors "$seed" nerv720_ieee_s$seed --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+        --tag ieee_open$seed --cfg-options seed=$seed codec.network.frame_times=open --per-gpu 1 &
+    done
+    for seed in 0 1 2 3; do
+      [ "$seed" -ge 2 ] && [ -z "$two" ] && continue
+      anchors 1 nerv1500_ieee_s$seed --protocols hnerv --codecs nerv --parameters 1.5 \
+        --tag ieee$seed --cfg-options seed=$seed --per-gpu 1 &
     done
     wait ;;
 esac

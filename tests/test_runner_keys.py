@@ -85,6 +85,12 @@ def test_float32_precision_sets_both_flags_and_restores_them(tf32):
         assert _tf32_flags() == before
 
 
+def test_fit_tf32_other_than_none_true_or_false_is_refused():
+    with pytest.raises(ConfigError, match="fit.tf32 is 'ieee'"):
+        with float32_precision("ieee"):
+            pass
+
+
 def test_fit_precision_says_autocast_or_float32():
     assert fit_precision("bfloat16") == "bfloat16 autocast"
     assert fit_precision(None) == "float32"  # no GPU here, so no TF32 to describe

@@ -25,6 +25,7 @@ import torch
 
 from toolkit.codecs.base import FitJob
 from toolkit.data.source import Source
+from toolkit.engine.config import ConfigError
 from toolkit.engine.workdir import Fingerprint, WorkDirError, notice, resume_checkpoint
 from toolkit.runinfo import atomic_write_bytes, atomic_write_json, device_name
 
@@ -56,6 +57,9 @@ def float32_precision(tf32: bool | None):
     float32 for both, as on the RTX 2080 Ti of the NeRV and HNeRV papers; True: TF32 for both.
     Set through the flags every torch version reads alike (the newer ``fp32_precision``
     attributes refuse a mix of the two)."""
+    if tf32 not in (None, True, False):
+        raise ConfigError(f"fit.tf32 is {tf32!r}: give None (PyTorch's setting), False (IEEE "
+                          f"float32) or True (TF32)")
     if tf32 is None:
         yield
         return
