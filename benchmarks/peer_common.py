@@ -1,9 +1,14 @@
-"""What the peer benchmarks (peer_ffnerv.py, peer_dnerv.py) share about an official checkout."""
+"""What the peer benchmarks (peer_ffnerv.py, peer_dnerv.py, peer_hnerv.py, peer_nerv.py) share:
+an official checkout's commit, the law of initial weights, our per-iteration lr."""
 
 from __future__ import annotations
 
+import math
 import subprocess
+import warnings
 from pathlib import Path
+
+import torch
 
 
 def official_commit(path) -> str | None:
@@ -20,3 +25,50 @@ def official_commit(path) -> str | None:
     if top.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != path:
         return None
     return lines[1]
+
+
+def same_law(official: torch.Tensor, project: torch.Tensor) -> dict:
+    """Whether two pools of initial values (one tensor's, pooled over independent draws) come
+    from the same law. Every tensor the NeRV family initialises is uniform or zero, so its std
+    and mean say its law; ``agrees`` allows 5 standard errors of each. ``max_abs``: the largest
+    magnitude drawn (a uniform law's bound, nearly)."""
+    a, b = official.flatten().double(), project.flatten().double()
+    n = a.numel()
+    std_a, std_b = a.std().item(), b.std().item()
+    if std_a == 0 or std_b == 0:
+        agrees = bool((a == a[0]).all() and (b == a[0]).all())  # the same constant
+    else:
+        # uniform: relative s.e. of a std sqrt(0.2 / n), of a mean std / sqrt(n)
+        agrees = (abs(std_a / std_b - 1) < 5 * math.sqrt(0.4 / n)
+                  and abs(a.mean().item() - b.mean().item()) < 5 * std_b * math.sqrt(2 / n))
+    return dict(values=n, std_official=std_a, std_project=std_b, mean_official=a.mean().item(),
+                mean_project=b.mean().item(), max_abs_official=a.abs().max().item(),
+                max_abs_project=b.abs().max().item(), agrees=agrees)
+
+
+def project_lr_per_iteration(lr: float, max_epochs: int, warmup_ratio: float,
+                             iterations_per_epoch: int) -> list[float]:
+    """The lr of each iteration of a fit under our default schedule (``warmup_cosine_schedule``),
+    its mmengine schedulers stepped as ParamSchedulerHook steps them (after each iteration)."""
+    from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
+
+    from toolkit.engine.fit import warmup_cosine_schedule
+
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=lr)
+    kinds = dict(LinearLR=LinearLR, CosineAnnealingLR=CosineAnnealingLR)
+    schedulers = []
+    for spec in warmup_cosine_schedule(max_epochs, warmup_ratio):
+        spec = dict(spec)
+        kind = kinds[spec.pop("type")]
+        spec.pop("convert_to_iter_based")
+        spec.pop("by_epoch")
+        schedulers.append(kind.build_iter_from_epoch(optimizer, epoch_length=iterations_per_epoch,
+                                                     **spec))
+    lrs = []
+    with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": no step is taken here
+        warnings.simplefilter("ignore", UserWarning)
+        for _ in range(max_epochs * iterations_per_epoch):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            for scheduler in schedulers:
+                scheduler.step()
+    return lrs

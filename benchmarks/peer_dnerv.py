@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import official_commit  # noqa: E402
+from peer_common import official_commit, same_law  # noqa: E402
 from dnerv_speed import FC_DIM, bench, peak_memory_gib, timed  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters, stride_plan  # noqa: E402
 from toolkit.quality import psnr, ssim  # noqa: E402
@@ -277,20 +277,8 @@ def initial_law_agreement(official, height: int, width: int, fc_dim: int,
             pooled.setdefault(name, ([], []))
             pooled[name][0].append(value.flatten())
             pooled[name][1].append(ours[name].flatten())
-    rows = []
-    for name, (a, b) in pooled.items():
-        a, b = torch.cat(a).double(), torch.cat(b).double()
-        n = a.numel()
-        std_a, std_b = a.std().item(), b.std().item()
-        if std_a == 0 or std_b == 0:
-            agrees = bool((a == a[0]).all() and (b == a[0]).all())  # the same constant
-        else:
-            # uniform: relative s.e. of a std sqrt(0.2 / n), of a mean std / sqrt(n)
-            agrees = (abs(std_a / std_b - 1) < 5 * math.sqrt(0.4 / n)
-                      and abs(a.mean().item() - b.mean().item()) < 5 * std_b * math.sqrt(2 / n))
-        rows.append(dict(tensor=name, values=n, std_official=std_a, std_project=std_b,
-                         mean_official=a.mean().item(), mean_project=b.mean().item(), agrees=agrees))
-    return rows
+    return [dict(tensor=name, **same_law(torch.cat(a), torch.cat(b)))
+            for name, (a, b) in pooled.items()]
 
 
 def init(args, official) -> int:

@@ -42,10 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import official_commit  # noqa: E402
+from peer_common import official_commit, project_lr_per_iteration  # noqa: E402
 from toolkit.codecs.inr.nerv import NeRV, frame_times  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
-from toolkit.engine.fit import warmup_cosine_schedule  # noqa: E402
 
 FRAMES, HEIGHT, WIDTH = 132, 640, 1280
 BATCH, EPOCHS = 2, 300
@@ -221,29 +220,13 @@ def encoding_difference(official) -> dict:
 def lr_schedules(official) -> dict:
     """Per-iteration lr: the official adjust_lr vs our schedulers stepped as mmengine's
     ParamSchedulerHook steps them (after each iteration)."""
-    from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR
-
     iters = FRAMES // BATCH
     args = SimpleNamespace(lr=OFFICIAL_ARGS["lr"], lr_type=OFFICIAL_ARGS["lr_type"],
                            epochs=EPOCHS)
     probe = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=OFFICIAL_ARGS["lr"])
     theirs = [official.utils.adjust_lr(probe, (e + i / iters) / EPOCHS, args)
               for e in range(EPOCHS) for i in range(iters)]
-
-    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=OFFICIAL_ARGS["lr"])
-    kinds = dict(LinearLR=LinearLR, CosineAnnealingLR=CosineAnnealingLR)
-    schedulers = []
-    for spec in warmup_cosine_schedule(EPOCHS, 0.1):
-        spec = dict(spec)
-        kind = kinds[spec.pop("type")]
-        spec.pop("convert_to_iter_based")
-        spec.pop("by_epoch")
-        schedulers.append(kind.build_iter_from_epoch(optimizer, epoch_length=iters, **spec))
-    ours = []
-    for _ in range(EPOCHS * iters):
-        ours.append(optimizer.param_groups[0]["lr"])
-        for scheduler in schedulers:
-            scheduler.step()
+    ours = project_lr_per_iteration(OFFICIAL_ARGS["lr"], EPOCHS, 0.1, iters)
     diffs = [abs(a - b) / a for a, b in zip(theirs, ours)]
     worst = max(range(len(diffs)), key=diffs.__getitem__)
     return dict(iterations=len(theirs), max_relative_diff=max(diffs), worst_iteration=worst,
