@@ -37,6 +37,9 @@ def test_nerv_paper_code_equals_ours(tmp_path):
     (forward,) = [r for r in rows if r["check"] == "forward"]
     assert forward["output_shape"] == [2, 3, 720, 1280]
     assert forward["max_abs_diff_open_frame_times"] < 1e-5
+    # the NeRV-S anchor config takes the official frame times, so it gives its output too
+    assert forward["anchor_config_input_codes"] == dict(frame_times="open")
+    assert forward["max_abs_diff_anchor_config"] < 1e-5
     checks = {r["check"] for r in rows}
     assert checks == {"parameters", "forward", "init", "loss", "lr", "optimizer", "steps"}
 

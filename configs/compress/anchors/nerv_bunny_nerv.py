@@ -6,7 +6,8 @@
 # tf32=False); the fits up to 2026-11-28 ran bf16 autocast or float32 with TF32 convolutions
 # (PyTorch's default on an H100/H200): docs/results/anchors.md says which.
 _base_ = ['../nerv.py']
+# The official code's frame times, t = i / N (its CustomDataSet; benchmarks/peer_nerv.py).
 codec = dict(network=dict(pe_levels=40, mlp_hidden=512, expansion=1.0, reduction=2.0,
-                          min_channels=96, act='swish'))
+                          min_channels=96, act='swish', frame_times='open'))
 fit = dict(max_epochs=300, batch_size=1, warmup_ratio=0.2, amp=None, tf32=False,
            checkpoint_interval=50, log_interval=500)
