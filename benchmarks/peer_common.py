@@ -3,8 +3,10 @@ an official checkout's commit, the law of initial weights, our per-iteration lr.
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
+import sys
 import warnings
 from pathlib import Path
 
@@ -72,3 +74,14 @@ def project_lr_per_iteration(lr: float, max_epochs: int, warmup_ratio: float,
             for scheduler in schedulers:
                 scheduler.step()
     return lrs
+
+
+def finish(rows: list[dict], out: str | None, failed: list[str]) -> int:
+    """Write a check's rows as JSON lines to ``out`` (if given); exit status 1, with what
+    differs on stderr, when anything ``failed``, else 0."""
+    if out:
+        Path(out).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if failed:
+        print("differs from the official code: " + "; ".join(failed), file=sys.stderr)
+        return 1
+    return 0

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import official_commit, project_lr_per_iteration  # noqa: E402
+from peer_common import finish, official_commit, project_lr_per_iteration  # noqa: E402
 from toolkit.codecs.inr.nerv import NeRV, frame_times  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -270,12 +270,7 @@ def main(argv=None) -> int:
                           f"the anchor config from frame indices: {row['max_abs_diff_anchor_config']:.2e})")
         if row["check"] == "lr" and row["max_relative_diff"] > LR_RELATIVE_TOLERANCE:
             failed.append(f"lr schedule: {row['max_relative_diff']:.2e} at iteration {row['worst_iteration']}")
-    if args.out:
-        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    if failed:
-        print("differs from the official code: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return finish(rows, args.out, failed)
 
 
 if __name__ == "__main__":

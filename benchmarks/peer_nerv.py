@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import official_commit, project_lr_per_iteration, same_law  # noqa: E402
+from peer_common import finish, official_commit, project_lr_per_iteration, same_law  # noqa: E402
 from toolkit.codecs.inr.nerv import NeRV  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -458,13 +458,7 @@ def main(argv=None) -> int:
     for row in rows:
         row.update(official_commit=official.commit, command=command)
         print(json.dumps({k: v for k, v in row.items() if k != "command"}), flush=True)
-    if args.out:
-        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in rows))
-    failed = failures(rows)
-    if failed:
-        print("differs from the official code: " + "; ".join(failed), file=sys.stderr)
-        return 1
-    return 0
+    return finish(rows, args.out, failures(rows))
 
 
 if __name__ == "__main__":
