@@ -17,8 +17,8 @@ nerv_bunny_nerv.py``. Checked, on the CPU in float32:
 - parameters: every official tensor has the shape of its counterpart in ours, same total;
 - forward: its initial weights loaded into ours (``official_state_to_project``) give its
   output at its frame times (float32 i / 132) at 720x1280, ours fed the same t and ours from
-  frame indices (``NeRV.times``, ``frame_times="open"``); the anchor config's own input path
-  is reported beside (it may use other frame times);
+  frame indices (``NeRV.times``, ``frame_times="open"``), and the anchor config as it is
+  from frame indices (its input codes included: other frame times fail the check);
 - initialisation: each tensor's initial values, pooled over independent draws, from the same
   law on both sides (std, mean, largest magnitude);
 - loss: its ``loss_fn`` (Fusion6) and our fit model's loss on the same frames: values and

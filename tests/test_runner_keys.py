@@ -11,7 +11,8 @@ from mmengine.hooks import Hook
 
 from test_compress import data_root, run_tool  # noqa: F401  (the fixture and the tool runner)
 from toolkit.engine.config import ConfigError, find_config, load_config
-from toolkit.engine.fit import fit_fingerprint, fit_precision, float32_precision, runner_keys
+from toolkit.engine.fit import (autocast_of, fit_fingerprint, fit_precision, float32_precision,
+                                runner_keys, tf32_flags)
 from toolkit.registry import HOOKS
 
 
@@ -85,18 +86,44 @@ def test_float32_precision_sets_both_flags_and_restores_them(tf32):
         assert _tf32_flags() == before
 
 
-def test_fit_tf32_other_than_none_true_or_false_is_refused():
-    with pytest.raises(ConfigError, match="fit.tf32 is 'ieee'"):
-        with float32_precision("ieee"):
+@pytest.mark.parametrize("value", ["ieee", 1, 0.0])
+def test_fit_tf32_other_than_none_true_or_false_is_refused(value):
+    with pytest.raises(ConfigError, match=f"fit.tf32 is {value!r}"):
+        with float32_precision(value):
             pass
 
 
-def test_fit_precision_says_autocast_or_float32():
-    assert fit_precision("bfloat16") == "bfloat16 autocast"
-    assert fit_precision(None) == "float32"  # no GPU here, so no TF32 to describe
+def test_fit_precision_says_autocast_or_how_float32_rounds():
+    assert fit_precision("bfloat16", (True, False)) == "bfloat16 autocast"
+    assert fit_precision(None, None) == "float32"  # no TF32 on this device
+    assert fit_precision(None, (True, False)) == "float32 (convolutions TF32, matmuls IEEE)"
+    assert fit_precision(None, (False, False)) == "float32 (convolutions IEEE, matmuls IEEE)"
 
 
-@HOOKS.register_module()
+def test_tf32_flags_are_read_on_a_gpu_that_has_tf32(monkeypatch):
+    assert tf32_flags() is None  # the CPU
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (7, 5))  # an RTX 2080 Ti
+    assert tf32_flags() is None
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *_: (9, 0))
+    with float32_precision(False):
+        assert tf32_flags() == (False, False)
+    with float32_precision(True):
+        assert tf32_flags() == (True, True)
+
+
+def test_autocast_of_reads_the_wrapper_the_fit_ran_with():
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+    optimizer = torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    assert autocast_of(OptimWrapper(optimizer)) is None
+    amp = object.__new__(AmpOptimWrapper)  # building one needs a GPU; only its dtype is read
+    amp.cast_dtype = torch.bfloat16
+    assert autocast_of(amp) == "bfloat16"
+    amp.cast_dtype = None  # AmpOptimWrapper's default: float16 autocast
+    assert autocast_of(amp) == "float16"
+
+
 class RecordTF32Flags(Hook):
     """Test hook: the TF32 flags as training sees them."""
 
@@ -104,6 +131,9 @@ class RecordTF32Flags(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         RecordTF32Flags.seen.append(_tf32_flags())
+
+
+HOOKS.register_module(module=RecordTF32Flags, force=True)
 
 
 def test_fit_runs_under_fit_tf32_and_records_its_precision(data_root, tmp_path):  # noqa: F811

@@ -11,8 +11,9 @@
 #                    `checkpoint_interval`; a hook set to None is left out.
 #   tf32             None: PyTorch's setting (on GPUs with TF32, convolutions in TF32 and
 #                    matmuls in IEEE float32); False: IEEE float32 for both (the papers' RTX
-#                    2080 Ti had no TF32); True: TF32 for both. For float32 fits (amp=None):
-#                    under autocast the convolutions run in the autocast dtype.
+#                    2080 Ti had no TF32); True: TF32 for both. Set while the fit trains and
+#                    renders. It matters for float32 fits (amp=None); under autocast,
+#                    convolutions and matmuls run in the autocast dtype.
 fit = dict(
     optim_wrapper=dict(type='OptimWrapper'),
     param_scheduler=None,

@@ -41,25 +41,33 @@ class Fitted:
 
 
 def fit_summary(fitted: Sequence[Fitted]) -> dict:
-    """``{"seconds", "epochs", "reused"}`` over fits: the seconds summed, the epochs each job
-    ran (fewer than planned when ``fit.max_time_s`` ended it) and how many were reused."""
+    """``{"seconds", "epochs", "reused", "precision"}`` over fits: the seconds summed, the
+    epochs each job ran (fewer than planned when ``fit.max_time_s`` ended it), how many were
+    reused and the arithmetic they ran in (see :func:`fit_precision`; "; " between kinds)."""
     return dict(seconds=sum(item.info["seconds"] for item in fitted),
                 epochs=[item.info.get("epochs") for item in fitted],
                 reused=sum(bool(item.info.get("reused", False)) for item in fitted),
-                precision=", ".join(sorted({item.info["precision"] for item in fitted
+                precision="; ".join(sorted({item.info["precision"] for item in fitted
                                             if item.info.get("precision")})) or None)
+
+
+def check_tf32(tf32) -> None:
+    if not (tf32 is None or isinstance(tf32, bool)):
+        raise ConfigError(f"fit.tf32 is {tf32!r}: give None (PyTorch's setting), False (IEEE "
+                          f"float32) or True (TF32)")
 
 
 @contextmanager
 def float32_precision(tf32: bool | None):
-    """``fit.tf32`` for the duration of a fit. None leaves PyTorch's setting (by default, on
-    GPUs that have TF32: cuDNN convolutions in TF32, matmuls in IEEE float32); False: IEEE
+    """``fit.tf32`` while a fit trains and renders. None leaves PyTorch's setting (by default,
+    on GPUs that have TF32: cuDNN convolutions in TF32, matmuls in IEEE float32); False: IEEE
     float32 for both, as on the RTX 2080 Ti of the NeRV and HNeRV papers; True: TF32 for both.
-    Set through the flags every torch version reads alike (the newer ``fp32_precision``
-    attributes refuse a mix of the two)."""
-    if tf32 not in (None, True, False):
-        raise ConfigError(f"fit.tf32 is {tf32!r}: give None (PyTorch's setting), False (IEEE "
-                          f"float32) or True (TF32)")
+
+    Set through the legacy ``allow_tf32`` flags, which every supported torch reads alike. The
+    newer ``fp32_precision`` attributes refuse a mix of the two: a process that sets those
+    (or ``torch.set_float32_matmul_precision``) must leave ``fit.tf32`` at None. With True,
+    inductor's Triton convolution templates still follow ``cudnn.fp32_precision``."""
+    check_tf32(tf32)
     if tf32 is None:
         yield
         return
@@ -71,24 +79,33 @@ def float32_precision(tf32: bool | None):
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def fit_precision(amp: str | None) -> str:
-    """The arithmetic a fit runs in, for its record: the autocast dtype, or float32 with how
-    convolutions and matmuls round on a GPU that has TF32 (compute capability 8.0 or later)."""
-    if amp:
-        return f"{amp} autocast"
+def tf32_flags() -> tuple[bool, bool] | None:
+    """(convolutions, matmuls) in TF32 now, on a GPU that has TF32 (compute capability 8.0 or
+    later); None elsewhere (float32 is IEEE there)."""
     if not torch.cuda.is_available() or torch.cuda.get_device_capability() < (8, 0):
+        return None
+    return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+
+def fit_precision(autocast: str | None, tf32: tuple[bool, bool] | None) -> str:
+    """The arithmetic a fit ran in, for its record: the autocast dtype, or float32 with how
+    convolutions and matmuls rounded (``tf32``: :func:`tf32_flags` while it trained)."""
+    if autocast:
+        return f"{autocast} autocast"
+    if tf32 is None:
         return "float32"
-
-    def kind(tf32):
-        return "TF32" if tf32 else "IEEE"
-
-    return (f"float32 (convolutions {kind(torch.backends.cudnn.allow_tf32)}, "
-            f"matmuls {kind(torch.backends.cuda.matmul.allow_tf32)})")
+    conv, matmul = ("TF32" if flag else "IEEE" for flag in tf32)
+    return f"float32 (convolutions {conv}, matmuls {matmul})"
 
 
-def autocast_dtype(fit, on_gpu: bool) -> str | None:
-    """``fit.amp`` (bfloat16 unless set; None: float32) on a GPU; None on the CPU."""
-    return fit.get("amp", "bfloat16") if on_gpu else None
+def autocast_of(optim_wrapper) -> str | None:
+    """The dtype an mmengine optimizer wrapper autocasts to (float16 unless it names one), or
+    None for a plain wrapper: what a fit really ran in, whatever the config keys said."""
+    from mmengine.optim import AmpOptimWrapper
+
+    if not isinstance(optim_wrapper, AmpOptimWrapper):
+        return None
+    return str(optim_wrapper.cast_dtype or torch.float16).removeprefix("torch.")
 
 
 def _compile_options(compile_cfg) -> dict | None:
@@ -133,7 +150,7 @@ def runner_keys(fit, on_gpu: bool) -> dict:
     optim_wrapper = _plain(fit.get("optim_wrapper") or dict(type="OptimWrapper"))
     optim_wrapper["optimizer"] = {**_plain(fit.optimizer), **optim_wrapper.get("optimizer", {})}
     optim_wrapper.setdefault("clip_grad", _plain(fit.get("clip_grad")))
-    amp = autocast_dtype(fit, on_gpu)
+    amp = fit.get("amp", "bfloat16") if on_gpu else None
     if amp and optim_wrapper.get("type") == "OptimWrapper":
         optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
     schedule = fit.get("param_scheduler")
@@ -267,12 +284,14 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | 
     resume_from = resume_checkpoint(fit_dir) if cfg.get("resume") else None
     if resume_from is None and not cfg.get("resume") and _holds_fit(fit_dir):
         notice(f"starting the fit in {fit_dir} over; --resume continues it from its checkpoint")
+    check_tf32(cfg.fit.get("tf32"))
     if main and fingerprint is not None:
         record.write(fingerprint)
     runner = Runner.from_cfg(runner_config(cfg, codec, job, fit_dir, dataset, resume_from))
     with float32_precision(cfg.fit.get("tf32")):
-        precision = fit_precision(autocast_dtype(cfg.fit, torch.cuda.is_available()))
+        flags = tf32_flags()
         runner.train()
+    precision = fit_precision(autocast_of(runner.optim_wrapper), flags)
     clock = next(h for h in runner.hooks if isinstance(h, FitClock))
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
     network = model.network

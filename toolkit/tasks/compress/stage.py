@@ -32,7 +32,8 @@ from toolkit.data.source import (MANIFEST, VIDEO_DIR, Source, SourceWriter, Vide
                                  check_source_name)
 from toolkit.engine.config import ConfigError, build_codec
 from toolkit.engine.datasets import select_videos
-from toolkit.engine.fit import fit_fingerprint, fit_networks, fit_summary, source_identity
+from toolkit.engine.fit import (fit_fingerprint, fit_networks, fit_summary, float32_precision,
+                                 source_identity)
 from toolkit.engine.throughput import measure_decode_throughput
 from toolkit.engine.workdir import DirLock, Fingerprint, clean_temporaries, file_sha256, notice
 from toolkit.quality import frame_quality, ms_ssim_applies
@@ -278,9 +279,10 @@ def _compress_source(cfg, data_root: Path, name: str, work_dir: Path, source: So
             info.update(fit_epochs=dict(planned=cfg.fit.max_epochs, min=min(epochs), max=max(epochs)))
         info["fits_reused"] = summary["reused"]
         info["fit_precision"] = summary["precision"]
-        info["psnr_unquantized"] = _mean_psnr(
-            codec.render_fitted(networks, jobs, layout, codec.fit_context(prep), device),
-            source, videos, device)
+        with float32_precision(cfg.fit.get("tf32")):  # rendered as it was fitted
+            info["psnr_unquantized"] = _mean_psnr(
+                codec.render_fitted(networks, jobs, layout, codec.fit_context(prep), device),
+                source, videos, device)
     encoded = codec.encode(source, videos, bpp_target, prep, jobs, networks, workers)
     bitstream = encoded.bitstream
     info.update(encoded.info)

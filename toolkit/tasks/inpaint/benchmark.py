@@ -117,7 +117,7 @@ class InpaintModel:
     def result(self, fitted: Sequence[Fitted], per_video: dict[str, dict]) -> dict:
         """The model's entry of ``results.json``."""
         jobs = [dict(job=item.job.name, reused=item.info["reused"], fit_seconds=item.info.get("seconds"),
-                     epochs=item.info.get("epochs"),
+                     epochs=item.info.get("epochs"), precision=item.info.get("precision"),
                      parameters=sum(p.numel() for p in item.network.parameters())) for item in fitted]
         return dict(codec=self.codec_cfg, networks="per video" if self.per_video else "shared",
                     fit=self.fit, parameters=sum(j["parameters"] for j in jobs),
