@@ -166,3 +166,12 @@ def test_runner_keys_reach_the_runner(data_root, tmp_path):  # noqa: F811
     assert [p.name for p in fit_dir.glob("epoch_*.pth")] == ["epoch_3.pth"]
     log = "".join(p.read_text() for p in fit_dir.glob("*/*.log"))
     assert "lr: 5.0000e-04" in log and "lr: 5.0000e-05" not in log  # no warmup from 0.1 x lr
+
+
+def test_fit_tf32_bad_value_stops_before_the_fit_directory(data_root, tmp_path, capsys):  # noqa: F811
+    work = tmp_path / "nerv"
+    assert run_tool(data_root, "nerv", work, "fit.tf32=1") != 0
+    err = capsys.readouterr().err.strip()
+    assert "fit.tf32 is 1" in err and err.count("\n") == 0
+    assert not (work / "fit").exists()
+
