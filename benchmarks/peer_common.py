@@ -1,5 +1,6 @@
 """What the peer benchmarks (peer_ffnerv.py, peer_dnerv.py, peer_hnerv.py, peer_nerv.py) share:
-an official checkout's commit, the law of initial weights, our per-iteration lr."""
+an official checkout's commit and its import error, the law of initial weights, our
+per-iteration lr and its comparison with the official one, the rows and exit status."""
 
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import warnings
 from pathlib import Path
 
 import torch
+
+
+class OfficialCodeError(RuntimeError):
+    """``--official`` is not a checkout of the peer's code, or its code does not import."""
 
 
 def official_commit(path) -> str | None:
@@ -74,6 +79,18 @@ def project_lr_per_iteration(lr: float, max_epochs: int, warmup_ratio: float,
             for scheduler in schedulers:
                 scheduler.step()
     return lrs
+
+
+def compare_lrs(theirs: list[float], ours: list[float], warmup_end: int) -> dict:
+    """The official and our per-iteration lr side by side: the largest relative difference,
+    where it is, and both at the start, the end of the warm-up (iteration ``warmup_end``) and
+    the end."""
+    diffs = [abs(a - b) / a for a, b in zip(theirs, ours)]
+    worst = max(range(len(diffs)), key=diffs.__getitem__)
+    return dict(iterations=[len(theirs), len(ours)], max_relative_diff=max(diffs),
+                worst_iteration=worst, official_at_worst=theirs[worst], project_at_worst=ours[worst],
+                first=[theirs[0], ours[0]], end_of_warmup=[theirs[warmup_end], ours[warmup_end]],
+                last=[theirs[-1], ours[-1]])
 
 
 def finish(rows: list[dict], out: str | None, failed: list[str]) -> int:

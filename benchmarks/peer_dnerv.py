@@ -62,7 +62,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import official_commit, same_law  # noqa: E402
+from peer_common import OfficialCodeError, official_commit, same_law  # noqa: E402
 from dnerv_speed import FC_DIM, bench, peak_memory_gib, timed  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters, stride_plan  # noqa: E402
 from toolkit.quality import psnr, ssim  # noqa: E402
@@ -75,9 +75,6 @@ OFFICIAL_LOSS = "Fusion19"  # MSE + 0.03 * (1 - SSIM), the UCF101 recipe
 CLIP_LEN = 8
 FORWARD_TOLERANCE = 1e-5  # float32 rounding of the same maths in another order
 
-
-class OfficialCodeError(RuntimeError):
-    pass
 
 
 # ---- the official code ----------------------------------------------------------------

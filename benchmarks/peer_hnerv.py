@@ -42,7 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import finish, official_commit, project_lr_per_iteration  # noqa: E402
+from peer_common import (OfficialCodeError, compare_lrs, finish, official_commit,  # noqa: E402
+                         project_lr_per_iteration)
 from toolkit.codecs.inr.nerv import NeRV, frame_times  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -65,9 +66,6 @@ PROJECT_NETWORK = {k: v for k, v in load_config(PROJECT_CONFIG).codec.network.it
                    if k not in INPUT_CODES}
 CONFIG_INPUT_CODES = {k: load_config(PROJECT_CONFIG).codec.network.get(k) for k in INPUT_CODES}
 
-
-class OfficialCodeError(RuntimeError):
-    pass
 
 
 def _stand_in(name: str, **attributes) -> None:
@@ -227,12 +225,7 @@ def lr_schedules(official) -> dict:
     theirs = [official.utils.adjust_lr(probe, (e + i / iters) / EPOCHS, args)
               for e in range(EPOCHS) for i in range(iters)]
     ours = project_lr_per_iteration(OFFICIAL_ARGS["lr"], EPOCHS, 0.1, iters)
-    diffs = [abs(a - b) / a for a, b in zip(theirs, ours)]
-    worst = max(range(len(diffs)), key=diffs.__getitem__)
-    return dict(iterations=len(theirs), max_relative_diff=max(diffs), worst_iteration=worst,
-                official_at_worst=theirs[worst], project_at_worst=ours[worst],
-                first=[theirs[0], ours[0]], end_of_warmup=[theirs[30 * iters], ours[30 * iters]],
-                last=[theirs[-1], ours[-1]])
+    return compare_lrs(theirs, ours, warmup_end=30 * iters)
 
 
 def main(argv=None) -> int:

@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import finish, official_commit, project_lr_per_iteration, same_law  # noqa: E402
+from peer_common import (OfficialCodeError, compare_lrs, finish, official_commit,  # noqa: E402
+                         project_lr_per_iteration, same_law)
 from toolkit.codecs.inr.nerv import NeRV  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -80,9 +81,6 @@ CONFIG_INPUT_CODES = {k: CONFIG.codec.network[k] for k in INPUT_CODES if k in CO
 # the official input codes in ours: float32 angles rounded as (t * 1.25**i) * pi, t = i / N
 OFFICIAL_INPUT_CODES = dict(pe_rounding="official", frame_times="open")
 
-
-class OfficialCodeError(RuntimeError):
-    pass
 
 
 def _import_file(name: str, path: Path):
@@ -307,13 +305,7 @@ def project_lrs() -> list[float]:
 
 def lr_schedules(official) -> dict:
     theirs, ours = official_lrs(official, FRAMES // OFFICIAL_TRAINING["batch_size"]), project_lrs()
-    diffs = [abs(a - b) / a for a, b in zip(theirs, ours)]
-    worst = max(range(len(diffs)), key=diffs.__getitem__)
-    warmup_end = OFFICIAL_TRAINING["warmup"] * FRAMES
-    return dict(iterations=[len(theirs), len(ours)], max_relative_diff=max(diffs),
-                worst_iteration=worst, official_at_worst=theirs[worst], project_at_worst=ours[worst],
-                first=[theirs[0], ours[0]], end_of_warmup=[theirs[warmup_end], ours[warmup_end]],
-                last=[theirs[-1], ours[-1]])
+    return compare_lrs(theirs, ours, warmup_end=OFFICIAL_TRAINING["warmup"] * FRAMES)
 
 
 def project_optim_wrapper(model):
