@@ -67,6 +67,9 @@ else
 fi
 log "suite followups, call $CALL: $NGPU GPU(s)"
 left() { echo $(( DEADLINE - $(elapsed) - 10 )); }
+# FFNeRV compiled in fp32 with CUDA graphs (calls 11-16); on the CPU, AOTAutograd without inductor
+FFNERV_FP32_COMPILED=(fit.amp=None fit.compile.enabled=True fit.compile.mode=reduce-overhead)
+[ "$TINY" = 1 ] && FFNERV_FP32_COMPILED=(fit.amp=None fit.compile.enabled=True fit.compile.backend=aot_eager)
 
 anchors() {  # GPU NAME ARGS...: one anchors driver on one GPU. Its records land in
   # $OUT/anchors/NAME as each fit ends (a call cut off by the device's limit keeps them);
@@ -240,8 +243,7 @@ case $CALL in
     # do, eager fp32 instead, marked in $CHAIN for the later calls).
     # GPU 1: NeRV-S with t = i / N (the official NeRV code's frame times) in fp32, seeds 0 and 1
     # (seed 1 only with a second GPU), and the crop's NeRV at 1.5M, seeds 2 and 3
-    ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.mode=reduce-overhead)
-    [ "$TINY" = 1 ] && ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.backend=aot_eager)
+    ffnerv_compiled=("${FFNERV_FP32_COMPILED[@]}")
     [ -n "${FFNERV_COMPILED:-}" ] && read -r -a ffnerv_compiled <<< "$FFNERV_COMPILED"  # dry runs
     if [ "$CALL" = 11 ]; then
       bisect 0 300 200 12 --only step,step-cudagraphs,step-fp32 &
@@ -250,9 +252,11 @@ case $CALL in
       if [ ! -e "$CHAIN/ffnerv_eager" ]; then
         anchors 0 ffnerv_c300fp32 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
           --tag c300fp32 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}"
-        # eager only when all four fits died of compiling (the gradient check's ConfigError
-        # names fit.compile; dynamo/inductor errors their modules), not of a deadline or memory
-        [ "$(grep -l -E 'fit\.compile|_dynamo|_inductor' "$OUT"/anchors/ffnerv_c300fp32/logs/*.log \
+        # eager only when all four fits failed and died of compiling (the gradient check's
+        # error starts "fit.compile: "; dynamo/inductor errors name their modules), not of a
+        # deadline or memory (a fit's log always holds its command, fit.compile.enabled=True)
+        [ "$(grep -c '] FAILED hnerv ffnerv' "$WORK/ffnerv_c300fp32.log")" = 4 ] || return
+        [ "$(grep -l -E 'fit\.compile: |_dynamo|_inductor' "$OUT"/anchors/ffnerv_c300fp32/logs/*.log \
           2>/dev/null | wc -l)" = 4 ] || return
         log "every compiled FFNeRV fit failed to compile or its check: eager fp32 from here on"
         touch "$CHAIN/ffnerv_eager"
@@ -286,11 +290,9 @@ case $CALL in
     # 2-3x its TF32 time (an estimate). Read the epochs each fit reached after call 14 before
     # chaining more (the timeline's "end" lines).
     # The last call's DEADLINE must fit the lease: `status` budget_left_s minus about 45 s.
-    ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.mode=reduce-overhead)
-    [ "$TINY" = 1 ] && ffnerv_compiled=(fit.amp=None fit.compile.enabled=True fit.compile.backend=aot_eager)
     two=$([ "$NGPU" -ge 2 ] || [ "$TINY" = 1 ] && echo 1)
     anchors 0 ffnerv_c300 --protocols hnerv --codecs ffnerv --parameters 0.35,0.75,1.5,3 \
-      --tag c300 --per-gpu 4 --cfg-options "${ffnerv_compiled[@]}" &
+      --tag c300 --per-gpu 4 --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
     for seed in 0 1; do
       [ "$seed" = 1 ] && [ -z "$two" ] && continue
       anchors "$seed" nerv720_ieee_s$seed --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
