@@ -304,6 +304,13 @@ case $CALL in
         --tag ieee$seed --cfg-options seed=$seed --per-gpu 1 &
     done
     wait ;;
+  17)  # a fresh machine with one call's time: more seeds of the crop's NeRV at 1.5M (the anchor
+    # config, IEEE float32 since f37b4ba), three fits per GPU
+    for seed in 6 7 8 9 10 11; do
+      anchors $(( seed % 2 )) nerv1500_ieee_s$seed --protocols hnerv --codecs nerv --parameters 1.5 \
+        --tag ieee$seed --cfg-options seed=$seed --per-gpu 3 &
+    done
+    wait ;;
 esac
 log "end call $CALL"
 
