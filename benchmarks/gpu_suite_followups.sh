@@ -311,6 +311,33 @@ case $CALL in
         --tag ieee$seed --cfg-options seed=$seed --per-gpu 3 &
     done
     wait ;;
+  18|19|20)  # next session: each call complete in itself, one fit per GPU, so that a machine
+    # released between calls (session 11 lost its chained 300-epoch fits at 240 to 247 epochs
+    # that way) loses nothing. Estimates from session 11: alone on its GPU, a compiled FFNeRV
+    # fit needs about 7 ms a step (four fits on one GPU ran 141 epochs, 132 steps each, in a
+    # call), so 300 epochs in about 300 s; NeRV-S in TF32 about 450-500 s (IEEE float32 ran at
+    # half that speed and ended within 0.01 dB of TF32 at 1.5M). A call that runs out of time
+    # leaves a checkpoint; the same CALL again on the still-warm machine continues it.
+    # 18: FFNeRV at 0.35M (GPU 0) and 0.75M (GPU 1); 19: at 1.5M and 3M;
+    # 20: NeRV-S with t = i / N in TF32, seeds 0 and 1.
+    case $CALL in
+      18) budgets=(0.35 0.75) ;;
+      19) budgets=(1.5 3) ;;
+      20) budgets=() ;;
+    esac
+    for i in "${!budgets[@]}"; do
+      anchors "$i" "ffnerv_solo_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
+        --parameters "${budgets[$i]}" --tag c300solo --per-gpu 1 \
+        --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
+    done
+    if [ "$CALL" = 20 ]; then
+      for seed in 0 1; do
+        anchors "$seed" nerv720_tf32_s$seed --protocols nerv --codecs nerv \
+          --parameters-of 'nerv:nerv=3.2' --tag tf32open$seed --per-gpu 1 \
+          --cfg-options seed=$seed fit.tf32=True &
+      done
+    fi
+    wait ;;
 esac
 log "end call $CALL"
 
