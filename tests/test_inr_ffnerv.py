@@ -459,6 +459,23 @@ def test_solved_network_lands_within_5_percent_below_the_budget(monkeypatch, pap
     assert all(w % 8 == 0 for w in widths[:-1]), widths  # the official grouped convs need it
 
 
+@pytest.mark.parametrize("nominal", [0.35e6, 0.75e6, 1.5e6, 3e6])
+def test_bunny_ffnerv_sized_as_the_nerv_row_lands_at_its_count(monkeypatch, nominal):
+    """`bunny.py run --sized-as ffnerv=nerv`: FFNeRV is fitted at the parameter count of the
+    NeRV it is compared with (0.382M for the nominal 0.35M), so the two land at equal bpp;
+    without it, at the nominal budget."""
+    from test_inr_nerv_dnerv import anchors_bunny
+
+    bunny = anchors_bunny()
+    nerv_count = bunny.AS_PUBLISHED[("hnerv", "nerv")][nominal]
+    assert bunny.counted_parameters("hnerv", "ffnerv", nominal, {"ffnerv": "nerv"}) == nerv_count
+    assert bunny.counted_parameters("hnerv", "ffnerv", nominal, {}) == nominal
+    assert bunny.counted_parameters("hnerv", "nerv", nominal, {}) == nerv_count
+    monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
+    count, cfg = solved_count(640, 1280, 132, nerv_count)
+    assert 0.95 * nerv_count <= count <= nerv_count, cfg
+
+
 def test_bunny_3m_network_splits_between_grids_and_decoder(monkeypatch):
     monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
     _, cfg = solved_count(640, 1280, 132, 3e6)

@@ -84,6 +84,14 @@ PUBLISHED = {
 }
 
 
+def counted_parameters(protocol: str, codec: str, budget: float, sized_as: dict) -> float:
+    """The parameters ``codec`` is fitted at for a nominal ``budget``: the published model's
+    count where the benchmark knows it (NeRV), or that of ``sized_as[codec]``'s model (e.g.
+    FFNeRV at the NeRV row's counts: equal size and, within about 1 %, equal bpp), else the
+    budget itself."""
+    return AS_PUBLISHED.get((protocol, sized_as.get(codec, codec)), {}).get(budget, budget)
+
+
 def label(parameters: float) -> str:
     return f"{round(parameters / 1e3)}k"
 
@@ -269,6 +277,7 @@ def run_all(args) -> int:
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else [None]
     placement = dict(p.split("=") for p in args.place.split(",")) if args.place else {}
     budgets_of = dict(p.split("=") for p in args.parameters_of.split(";")) if args.parameters_of else {}
+    sized_as = dict(p.split("=") for p in args.sized_as.split(",")) if args.sized_as else {}
     epochs = per_codec(args.epochs, int)
     prefit = per_codec(args.prefit_s, float)
 
@@ -302,7 +311,7 @@ def run_all(args) -> int:
             for k, parameters in enumerate(budgets):
                 gpu = gpus[positions[k % len(positions)] % len(gpus)]
                 size = label(parameters)
-                counted = AS_PUBLISHED.get((name, codec), {}).get(parameters, parameters)
+                counted = counted_parameters(name, codec, parameters, sized_as)
                 output = SourceName(codec, size, args.tag or None).format()
                 pending.append(Run(protocol, codec, size, budget_bpp(counted, facts["height"],
                                                                       facts["width"], facts["frames"]),
@@ -508,6 +517,9 @@ def main(argv=None) -> int:
     run.add_argument("--parameters", help="budgets in millions, e.g. 0.35,3 (default: the protocol's)")
     run.add_argument("--parameters-of", default="",
                      help="budgets per codec[:protocol], e.g. 'nerv:nerv=3.2;dnerv=1.5/3'")
+    run.add_argument("--sized-as", default="", help="codec=model: fit codec at the parameter "
+                     "counts of model's published sizes, e.g. ffnerv=nerv (FFNeRV as large as "
+                     "the NeRV row it is compared with)")
     run.add_argument("--plan-only", action="store_true", help="print the runs and stop")
     run.add_argument("--classical", default="h264,hevc", help="codecs run at each INR's bpp ('' for none)")
     run.add_argument("--gpus", default="", help="GPU indices, e.g. 0,1,2,3 (default: the visible one)")
