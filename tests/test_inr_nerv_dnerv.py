@@ -313,6 +313,30 @@ def test_nerv_sized_as_the_hnerv_code_sizes_its_nerv_row(nominal, fc_dim):
     assert solve_width(lambda c: NeRV(640, 1280, c, **HNERV_NERV_ROW), counted) == fc_dim
 
 
+def test_bunny_seed_spread_groups_runs_by_everything_but_their_seed():
+    bunny = anchors_bunny()
+
+    def run(source, psnr, seed=None, epochs=300, planned=300):
+        command = "tools/compress_dataset.py ... --cfg-options fit.max_epochs=300" + (
+            f" seed={seed}" if seed is not None else "")
+        return dict(protocol="hnerv", codec="nerv", source=source, psnr_unquantized=psnr,
+                    parameter_budget=1.5e6, epochs=epochs, epochs_planned=planned,
+                    command=command, matched_to=None)
+
+    records = [run("nerv_1500k_ieee6", 30.8, 6), run("nerv_1500k_ieee7", 31.0, 7),
+               run("nerv_1500k_ieee8", 20.0, 8, epochs=100),  # cut short: left out
+               run("nerv_1500k_f64open0", 30.6, 0), run("nerv_1500k_e150", 28.5, planned=150),
+               run("nerv_1500k_ieee6", 30.9, 6)]  # a rerun replaces the first
+    rows = {row["variant"]: row for row in bunny.seed_spread(records, "^nerv_", pool=False)}
+    assert set(rows) == {"ieee", "f64open", "e150"}  # e150 is not seed 150
+    ieee = rows["ieee"]
+    assert ieee["runs"] == 2 and abs(ieee["mean"] - 30.95) < 1e-9 and abs(ieee["sd"] - 0.0707) < 1e-3
+    assert ieee["published"] == 30.87 and ieee["above"] == 2
+    assert rows["e150"]["published"] is None  # the published rows are 300-epoch fits
+    pooled = bunny.seed_spread(records, "ieee|f64open", pool=True)
+    assert [(row["variant"], row["runs"]) for row in pooled] == [("pooled", 3)]
+
+
 def test_nerv_explicit_strides_must_fit_the_frame():
     assert NeRV(720, 1280, 8, strides=(5, 4, 2, 2)).strides == (5, 4, 2, 2)  # 9x16 base
     with pytest.raises(ValueError, match="must divide"):

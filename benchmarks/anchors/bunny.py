@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -82,6 +83,9 @@ PUBLISHED = {
     },
     "nerv": {"NeRV-S/M/L (NeRV paper, Table 3)": {3.2e6: 32.21, 6.3e6: 36.05, 12.5e6: 39.75}},
 }
+# the published NeRV rows our NeRV is held to, per protocol
+PUBLISHED_NERV = {"hnerv": PUBLISHED["hnerv"]["NeRV (HNeRV paper, Table 2)"],
+                  "nerv": PUBLISHED["nerv"]["NeRV-S/M/L (NeRV paper, Table 3)"]}
 
 
 def counted_parameters(protocol: str, codec: str, budget: float, sized_as: dict) -> float:
@@ -465,6 +469,63 @@ def report(args) -> int:
     return 0
 
 
+def without_seed(variant: str, command: str) -> str:
+    """``variant`` less the seed its run was given (ieee7 with seed=7 -> ieee); e150 or fp32
+    (no seed=150 or seed=32 in the command) stay as they are."""
+    seed = re.search(r"\bseed=(\d+)", command)
+    return variant[:-len(seed[1])] if seed and variant.endswith(seed[1]) else variant
+
+
+def seed_spread(records: list[dict], sources: str, pool: bool) -> list[dict]:
+    """Mean and spread of finished runs whose source matches the regular expression
+    ``sources``, grouped by protocol, codec, size and variant less its seed (``without_seed``), or only by protocol, codec and size with ``pool``. Each
+    group beside the published value at its size, where there is one."""
+    import statistics
+
+    groups: dict[tuple, list[dict]] = {}
+    for r in latest_runs(records):
+        if r.get("matched_to") or not re.search(sources, r["source"]):
+            continue
+        if r.get("epochs_planned") and r.get("epochs", 0) < r["epochs_planned"]:
+            continue  # stopped early: not a run of the protocol
+        name = SourceName.parse(r["source"])
+        variant = "pooled" if pool else without_seed(name.variant or "", r.get("command", ""))
+        groups.setdefault((r["protocol"], r["codec"], name.size, variant), []).append(r)
+    rows = []
+    for (protocol, codec, size, variant), runs in sorted(groups.items()):
+        values = [r["psnr_unquantized"] for r in runs]
+        budget = runs[0].get("parameter_budget")
+        at_300 = all(r.get("epochs_planned") == 300 for r in runs)  # the published rows' epochs
+        published = PUBLISHED_NERV.get(protocol, {}).get(budget) if codec == "nerv" and at_300 else None
+        sd = statistics.stdev(values) if len(values) > 1 else None
+        rows.append(dict(protocol=protocol, codec=codec, size=size, variant=variant,
+                         runs=len(values), mean=statistics.fmean(values), sd=sd,
+                         se=sd / len(values) ** 0.5 if sd is not None else None,
+                         low=min(values), high=max(values), published=published,
+                         above=sum(v >= published for v in values) if published else None,
+                         sources=[r["source"] for r in runs]))
+    return rows
+
+
+def seeds(args) -> int:
+    records = [r for path in args.jsonl for r in read_records(path)]
+    rows = seed_spread(records, args.sources, args.pool)
+    if not rows:
+        raise SystemExit(f"no finished run's source matches {args.sources!r} in {args.jsonl}")
+    print("| protocol | codec | size | variant | runs | PSNR before quantisation: mean (s.e.) "
+          "| sd | range | published | runs at or above it |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        se = f" ({row['se']:.2f})" if row["se"] is not None else ""
+        sd = f"{row['sd']:.2f}" if row["sd"] is not None else "-"
+        published = f"{row['published']}" if row["published"] else "-"
+        above = f"{row['above']} of {row['runs']}" if row["above"] is not None else "-"
+        print(f"| {row['protocol']} | {row['codec']} | {row['size']} | {row['variant'] or '-'} | "
+              f"{row['runs']} | {row['mean']:.2f}{se} | {sd} | {row['low']:.2f} to "
+              f"{row['high']:.2f} | {published} | {above} |")
+    return 0
+
+
 def plot(records: list[dict], path: Path) -> None:
     import matplotlib
 
@@ -550,8 +611,13 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report", help="markdown tables and the RD plot from the JSON lines")
     rep.add_argument("jsonl")
     rep.add_argument("--png")
+    spread = sub.add_parser("seeds", help="mean and spread over seeds, beside the published rows")
+    spread.add_argument("jsonl", nargs="+")
+    spread.add_argument("--sources", default=".", help="a regular expression the sources match")
+    spread.add_argument("--pool", action="store_true",
+                        help="one group per protocol, codec and size, whatever the variant")
     args = parser.parse_args(argv)
-    return run_all(args) if args.command == "run" else report(args)
+    return {"run": run_all, "report": report, "seeds": seeds}[args.command](args)
 
 
 if __name__ == "__main__":
