@@ -315,15 +315,21 @@ case $CALL in
   18|19|20)  # next session: each call complete in itself, one fit per GPU, so that a machine
     # released between calls (session 11 lost its chained 300-epoch fits at 240 to 247 epochs
     # that way) loses nothing. Estimates from session 11: alone on its GPU, a compiled FFNeRV
-    # fit needs about 7 ms a step (four fits on one GPU ran 141 epochs, 132 steps each, in a
-    # call), so 300 epochs in about 300 s; NeRV-S in TF32 about 450-500 s (IEEE float32 ran at
-    # half that speed and ended within 0.01 dB of TF32 at 1.5M). A call that runs out of time
-    # leaves a checkpoint; the same CALL again on the still-warm machine continues it.
+    # fit needs at most about 7 ms a step (four fits on one GPU ran 141 epochs, 132 steps each,
+    # in one call), so 300 epochs in about 300 s; NeRV-S eager in TF32 took 630-780 s for 300
+    # epochs on a shared H200 (sessions 7, 8), so it may need a second call. A call that runs
+    # out of time leaves a checkpoint; the same CALL again on the still-warm machine
+    # continues it. Two GPUs: on one, the two fits of a call would share it.
     # 18: FFNeRV at 0.35M (GPU 0) and 0.75M (GPU 1); 19: at 1.5M and 3M; each at the
     # parameter count of the NeRV row it is compared with (--sized-as: 0.382M for 0.35M, where
     # FFNeRV at the nominal budget landed at 8 % fewer bits than NeRV);
-    # 20: NeRV-S with t = i / N in TF32, seeds 0 and 1. Order next session: 20 first (again
-    # at once if a fit stopped at its time limit), then 18, then 19.
+    # 20: NeRV-S with t = i / N, TF32 convolutions (fit.tf32=None, as session 10's fp32 fits),
+    # seeds 0 and 1. Order next session: 20 first (again at once if a fit stopped at its time
+    # limit), then 18, then 19.
+    if [ "$NGPU" -lt 2 ] && [ "$TINY" != 1 ]; then
+      log "calls 18-20 need 2 GPUs (one fit each); $NGPU here: nothing run"
+      exit 1
+    fi
     case $CALL in
       18) budgets=(0.35 0.75) ;;
       19) budgets=(1.5 3) ;;
@@ -335,13 +341,14 @@ case $CALL in
         --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
     done
     if [ "$CALL" = 20 ]; then
-      # seed 0 compiled with CUDA graphs (never run on a GPU for NeRV: its first batch is
-      # checked against eager; if it gets through 300 epochs in one call, the faster way
-      # for the other NeRV sizes), seed 1 eager as the control
-      anchors 0 nerv720_tf32_s0 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-        --tag tf32open0 --per-gpu 1 --cfg-options seed=0 fit.tf32=True "${COMPILED_CUDA_GRAPHS[@]}" &
+      # seed 0 compiled with CUDA graphs (tag cg..., never run on a GPU for NeRV: its first
+      # batch is checked against eager; if it gets through 300 epochs in one call, the faster
+      # way for the other NeRV sizes), seed 1 eager; compiled and eager differ in more than
+      # their seed, so their tags differ (bunny.py seeds groups by tag)
+      anchors 0 nerv720_cgtf32_s0 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+        --tag cgtf32open0 --per-gpu 1 --cfg-options seed=0 fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
       anchors 1 nerv720_tf32_s1 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-        --tag tf32open1 --per-gpu 1 --cfg-options seed=1 fit.tf32=True &
+        --tag tf32open1 --per-gpu 1 --cfg-options seed=1 fit.tf32=None &
     fi
     wait ;;
 esac

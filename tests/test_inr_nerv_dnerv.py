@@ -325,16 +325,42 @@ def test_bunny_seed_spread_groups_runs_by_everything_but_their_seed():
 
     records = [run("nerv_1500k_ieee6", 30.8, 6), run("nerv_1500k_ieee7", 31.0, 7),
                run("nerv_1500k_ieee8", 20.0, 8, epochs=100),  # cut short: left out
-               run("nerv_1500k_f64open0", 30.6, 0), run("nerv_1500k_e150", 28.5, planned=150),
+               run("nerv_1500k_f64open0", 30.6, 0), run("nerv_1500k_e150", 28.5, 0, 150, 150),
                run("nerv_1500k_ieee6", 30.9, 6)]  # a rerun replaces the first
     rows = {row["variant"]: row for row in bunny.seed_spread(records, "^nerv_", pool=False)}
-    assert set(rows) == {"ieee", "f64open", "e150"}  # e150 is not seed 150
+    assert set(rows) == {"ieee", "f64open", "e150"}  # e150 of seed 0 is not e15
     ieee = rows["ieee"]
     assert ieee["runs"] == 2 and abs(ieee["mean"] - 30.95) < 1e-9 and abs(ieee["sd"] - 0.0707) < 1e-3
     assert ieee["published"] == 30.87 and ieee["above"] == 2
     assert rows["e150"]["published"] is None  # the published rows are 300-epoch fits
     pooled = bunny.seed_spread(records, "ieee|f64open", pool=True)
     assert [(row["variant"], row["runs"]) for row in pooled] == [("pooled", 3)]
+
+
+@pytest.mark.parametrize("variant, command, kept", [
+    ("ieee7", "x --cfg-options seed=7", "ieee"), ("7", "seed=7", ""),
+    ("ieee11", "x seed=1", "ieee11"), ("e150", "x seed=0", "e150"), ("c300", "x seed=0", "c300"),
+    ("open1", "x codec.seed=1", "open1"), ("open1", "x seed=0 seed=1", "open"),
+    ("fp32", "x", "fp32")])
+def test_bunny_seed_is_taken_off_a_variant_only_where_the_run_was_given_it(variant, command, kept):
+    assert anchors_bunny().without_seed(variant, command) == kept
+
+
+def test_bunny_sized_as_refuses_what_it_cannot_size(tmp_path):
+    bunny = anchors_bunny()
+    assert bunny.parse_sized_as("ffnerv=nerv") == {"ffnerv": "nerv"}
+    assert bunny.parse_sized_as("") == {}
+    for bad in ("ffnerv", "ffnerv=nervv", "nerv=nerv", "ffnerv=dnerv"):
+        with pytest.raises(SystemExit) as stop:
+            bunny.parse_sized_as(bad)
+        assert str(stop.value).startswith("error: --sized-as") and "\n" not in str(stop.value)
+    with pytest.raises(SystemExit, match="no published nerv model of 1M parameters"):
+        bunny.counted_parameters("hnerv", "ffnerv", 1e6, {"ffnerv": "nerv"})
+    # nothing is written before the option is refused
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="--sized-as 'ffnerv'"):
+        bunny.main(["run", "--out", str(out), "--work", str(tmp_path / "work"), "--sized-as", "ffnerv"])
+    assert not out.exists() and not (tmp_path / "work").exists()
 
 
 def test_nerv_explicit_strides_must_fit_the_frame():

@@ -92,8 +92,29 @@ def counted_parameters(protocol: str, codec: str, budget: float, sized_as: dict)
     """The parameters ``codec`` is fitted at for a nominal ``budget``: the published model's
     count where the benchmark knows it (NeRV), or that of ``sized_as[codec]``'s model (e.g.
     FFNeRV at the NeRV row's counts: equal size and, within about 1 %, equal bpp), else the
-    budget itself."""
-    return AS_PUBLISHED.get((protocol, sized_as.get(codec, codec)), {}).get(budget, budget)
+    budget itself. A budget ``sized_as`` has no published count for is a SystemExit."""
+    if codec not in sized_as:
+        return AS_PUBLISHED.get((protocol, codec), {}).get(budget, budget)
+    counts = AS_PUBLISHED.get((protocol, sized_as[codec]), {})
+    if budget not in counts:
+        raise SystemExit(
+            f"error: --sized-as {codec}={sized_as[codec]}: no published {sized_as[codec]} model of "
+            f"{budget / 1e6:g}M parameters on the {protocol} protocol; use its budgets "
+            f"({', '.join(f'{b / 1e6:g}' for b in counts) or 'none'}) or leave --sized-as out")
+    return counts[budget]
+
+
+def parse_sized_as(text: str) -> dict:
+    """``--sized-as`` as {codec: model}; a SystemExit naming the option on bad input."""
+    models = {model for _, model in AS_PUBLISHED}
+    sized_as = {}
+    for item in filter(None, text.split(",")):
+        codec, _, model = (part.strip() for part in item.partition("="))
+        if not codec or model not in models or codec == model:
+            raise SystemExit(f"error: --sized-as {item!r}: expected codec=model with model one of "
+                             f"{sorted(models)} and another codec, e.g. ffnerv=nerv")
+        sized_as[codec] = model
+    return sized_as
 
 
 def label(parameters: float) -> str:
@@ -187,6 +208,7 @@ class Run:
     parameters: float | None = None
     matched_to: str | None = None
     variant: str | None = None   # a tag of the source name: nerv_382k_e150
+    sized_as: str | None = None  # fitted at the count of this model's published size (--sized-as)
     options: list = field(default_factory=list)
     process: subprocess.Popen | None = None
     started: float = 0.0
@@ -244,7 +266,7 @@ class Run:
             epochs=epochs.get("max"), epochs_planned=epochs.get("planned"),
             batch_size=batch_size, psnr_unquantized=r.get("psnr_unquantized"), psnr=r["psnr"],
             ms_ssim=r["ms_ssim"], ms_ssim_kind=r["ms_ssim_kind"], bpp=r["bpp"],
-            target_bpp=self.target_bpp, matched_to=self.matched_to,
+            target_bpp=self.target_bpp, matched_to=self.matched_to, sized_as=self.sized_as,
             fit_time_s=r.get("fit_time_s"), precision=r.get("fit_precision"),
             frames=r["num_frames"], height=r["height"],
             width=r["width"], device=r.get("device"), commit=commit(),
@@ -271,6 +293,7 @@ def per_codec(text: str, kind) -> dict:
 
 
 def run_all(args) -> int:
+    sized_as = parse_sized_as(args.sized_as)  # before anything is written
     out = Path(args.out)
     work = Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
@@ -281,7 +304,6 @@ def run_all(args) -> int:
     gpus = [int(g) for g in args.gpus.split(",")] if args.gpus else [None]
     placement = dict(p.split("=") for p in args.place.split(",")) if args.place else {}
     budgets_of = dict(p.split("=") for p in args.parameters_of.split(";")) if args.parameters_of else {}
-    sized_as = dict(p.split("=") for p in args.sized_as.split(",")) if args.sized_as else {}
     epochs = per_codec(args.epochs, int)
     prefit = per_codec(args.prefit_s, float)
 
@@ -321,6 +343,7 @@ def run_all(args) -> int:
                                                                       facts["width"], facts["frames"]),
                                    data_root, work / "runs" / name / output,
                                    gpu=gpu, parameters=parameters, variant=args.tag or None,
+                                   sized_as=sized_as.get(codec),
                                    options=list(args.cfg_options)))
     if args.classical_from:
         # classical codecs only, at the bpp of INR runs recorded elsewhere (e.g. on a GPU)
@@ -470,24 +493,29 @@ def report(args) -> int:
 
 
 def without_seed(variant: str, command: str) -> str:
-    """``variant`` less the seed its run was given (ieee7 with seed=7 -> ieee); e150 or fp32
-    (no seed=150 or seed=32 in the command) stay as they are."""
-    seed = re.search(r"\bseed=(\d+)", command)
-    return variant[:-len(seed[1])] if seed and variant.endswith(seed[1]) else variant
+    """``variant`` less the seed its run was given, the command's last top-level ``seed=N``
+    (ieee7 with seed=7 -> ieee); e150 with seed=0, or fp32 without a seed, stay as they are."""
+    seeds = re.findall(r"(?:^|\s)seed=(\d+)", command)
+    kept = re.fullmatch(rf"(.*\D)?{seeds[-1]}", variant) if seeds else None
+    return kept[1] or "" if kept else variant
 
 
 def seed_spread(records: list[dict], sources: str, pool: bool) -> list[dict]:
     """Mean and spread of finished runs whose source matches the regular expression
-    ``sources``, grouped by protocol, codec, size and variant less its seed (``without_seed``), or only by protocol, codec and size with ``pool``. Each
-    group beside the published value at its size, where there is one."""
+    ``sources``, grouped by protocol, codec, size and variant less its seed (``without_seed``;
+    runs that differ in more than their seed need different tags), or only by protocol, codec
+    and size with ``pool``. Each group beside the published value at its size, where there is
+    one. As in the report, a rerun of a source replaces its earlier record; unfinished runs
+    are then left out."""
     import statistics
 
     groups: dict[tuple, list[dict]] = {}
     for r in latest_runs(records):
         if r.get("matched_to") or not re.search(sources, r["source"]):
             continue
-        if r.get("epochs_planned") and r.get("epochs", 0) < r["epochs_planned"]:
-            continue  # stopped early: not a run of the protocol
+        if r.get("psnr_unquantized") is None or (
+                r.get("epochs_planned") and (r.get("epochs") or 0) < r["epochs_planned"]):
+            continue  # stopped early (not a run of the protocol), or nothing to average
         name = SourceName.parse(r["source"])
         variant = "pooled" if pool else without_seed(name.variant or "", r.get("command", ""))
         groups.setdefault((r["protocol"], r["codec"], name.size, variant), []).append(r)
@@ -508,10 +536,18 @@ def seed_spread(records: list[dict], sources: str, pool: bool) -> list[dict]:
 
 
 def seeds(args) -> int:
+    missing = [path for path in args.jsonl if not Path(path).is_file()]
+    if missing:
+        raise SystemExit(f"error: no such records file: {', '.join(missing)}")
+    try:
+        re.compile(args.sources)
+    except re.error as error:
+        raise SystemExit(f"error: --sources {args.sources!r} is not a regular expression ({error})")
     records = [r for path in args.jsonl for r in read_records(path)]
     rows = seed_spread(records, args.sources, args.pool)
     if not rows:
-        raise SystemExit(f"no finished run's source matches {args.sources!r} in {args.jsonl}")
+        raise SystemExit(f"error: no finished run's source matches --sources {args.sources!r} "
+                         f"in {', '.join(args.jsonl)}")
     print("| protocol | codec | size | variant | runs | PSNR before quantisation: mean (s.e.) "
           "| sd | range | published | runs at or above it |")
     print("|---|---|---|---|---|---|---|---|---|---|")
