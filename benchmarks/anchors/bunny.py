@@ -476,6 +476,8 @@ def report(args) -> int:
                                              variant_of(r) or "", r["bpp"])):
             budget = f"{r['parameter_budget'] / 1e6:.2f}M" if r.get("parameter_budget") else (
                 f"at {r['matched_to']}'s bpp" if r.get("matched_to") else "-")
+            if r.get("sized_as"):
+                budget += f" (sized as {r['sized_as']})"
             params = f"{r['parameters'] / 1e6:.3f}M" if r.get("parameters") else "-"
             epochs = f"{r['epochs']}/{r['epochs_planned']}" if r.get("epochs") else "-"
             unq = f"{r['psnr_unquantized']:.2f}" if r.get("psnr_unquantized") else "-"
