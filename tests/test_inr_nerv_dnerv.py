@@ -313,7 +313,7 @@ def test_nerv_sized_as_the_hnerv_code_sizes_its_nerv_row(nominal, fc_dim):
     assert solve_width(lambda c: NeRV(640, 1280, c, **HNERV_NERV_ROW), counted) == fc_dim
 
 
-def test_bunny_seed_spread_groups_runs_by_everything_but_their_seed():
+def test_bunny_seed_spread_groups_runs_by_everything_but_their_seed(tmp_path):
     bunny = anchors_bunny()
 
     def run(source, psnr, seed=None, epochs=300, planned=300):
@@ -335,6 +335,9 @@ def test_bunny_seed_spread_groups_runs_by_everything_but_their_seed():
     assert rows["e150"]["published"] is None  # the published rows are 300-epoch fits
     pooled = bunny.seed_spread(records, "ieee|f64open", pool=True)
     assert [(row["variant"], row["runs"]) for row in pooled] == [("pooled", 3)]
+    png = tmp_path / "seeds.png"
+    bunny.plot_seeds(pooled + list(rows.values()), png)
+    assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
 
 
 @pytest.mark.parametrize("variant, command, kept", [

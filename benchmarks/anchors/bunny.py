@@ -533,7 +533,7 @@ def seed_spread(records: list[dict], sources: str, pool: bool) -> list[dict]:
                          se=sd / len(values) ** 0.5 if sd is not None else None,
                          low=min(values), high=max(values), published=published,
                          above=sum(v >= published for v in values) if published else None,
-                         sources=[r["source"] for r in runs]))
+                         values=values, sources=[r["source"] for r in runs]))
     return rows
 
 
@@ -561,7 +561,38 @@ def seeds(args) -> int:
         print(f"| {row['protocol']} | {row['codec']} | {row['size']} | {row['variant'] or '-'} | "
               f"{row['runs']} | {row['mean']:.2f}{se} | {sd} | {row['low']:.2f} to "
               f"{row['high']:.2f} | {published} | {above} |")
+    if args.png:
+        plot_seeds(rows, Path(args.png))
+        print(f"\nwrote {args.png}")
     return 0
+
+
+def plot_seeds(rows: list[dict], path: Path) -> None:
+    """Each group's runs as dots on one line, its mean with two standard errors, and the
+    published value it is held to."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 0.55 * len(rows) + 1.4))
+    for y, row in enumerate(rows):
+        ax.plot(row["values"], [y] * len(row["values"]), "o", color="tab:blue", alpha=0.6)
+        if row["se"] is not None:
+            ax.errorbar(row["mean"], y + 0.22, xerr=2 * row["se"], fmt="D", color="black",
+                        markersize=4, capsize=3, label="mean, 2 s.e." if y == 0 else None)
+        if row["published"]:
+            ax.plot([row["published"]] * 2, [y - 0.35, y + 0.35], color="tab:red", lw=2,
+                    label="published (one run)" if y == 0 else None)
+    ax.set_yticks(range(len(rows)), [f"{r['protocol']} {r['codec']} {r['size']} "
+                                     f"{r['variant'] or ''} ({r['runs']})" for r in rows], fontsize=8)
+    ax.set_xlabel("PSNR before quantisation (dB), one dot per run")
+    ax.set_ylim(-0.7, len(rows) - 0.3)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    ax.set_title("Big Buck Bunny: runs that differ only in their seed", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def plot(records: list[dict], path: Path) -> None:
@@ -654,6 +685,7 @@ def main(argv=None) -> int:
     spread.add_argument("--sources", default=".", help="a regular expression the sources match")
     spread.add_argument("--pool", action="store_true",
                         help="one group per protocol, codec and size, whatever the variant")
+    spread.add_argument("--png", help="a plot of the runs beside the published values")
     args = parser.parse_args(argv)
     return {"run": run_all, "report": report, "seeds": seeds}[args.command](args)
 
