@@ -53,6 +53,15 @@ def same_law(official: torch.Tensor, project: torch.Tensor) -> dict:
                 max_abs_project=b.abs().max().item(), agrees=agrees)
 
 
+def shape_agreement(official_state: dict, project_state: dict) -> dict:
+    """Whether the official network's state (its keys mapped to ours) and ours hold the same
+    tensors, shape for shape, and both parameter counts."""
+    theirs = {k: tuple(v.shape) for k, v in official_state.items()}
+    ours = {k: tuple(v.shape) for k, v in project_state.items()}
+    return dict(same_shapes=theirs == ours, params_official=sum(math.prod(s) for s in theirs.values()),
+                params_project=sum(math.prod(s) for s in ours.values()))
+
+
 def project_lr_per_iteration(lr: float, max_epochs: int, warmup_ratio: float,
                              iterations_per_epoch: int) -> list[float]:
     """The lr of each iteration of a fit under our default schedule (``warmup_cosine_schedule``),

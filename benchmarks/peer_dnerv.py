@@ -76,7 +76,6 @@ CLIP_LEN = 8
 FORWARD_TOLERANCE = 1e-5  # float32 rounding of the same maths in another order
 
 
-
 # ---- the official code ----------------------------------------------------------------
 
 def _ssim_stand_in() -> types.ModuleType:

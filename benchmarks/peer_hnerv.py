@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peer_common import (OfficialCodeError, compare_lrs, finish, official_commit,  # noqa: E402
-                         project_lr_per_iteration)
+                         project_lr_per_iteration, shape_agreement)
 from toolkit.codecs.inr.nerv import NeRV, frame_times  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -65,7 +65,6 @@ INPUT_CODES = ("pe_rounding", "frame_times")
 PROJECT_NETWORK = {k: v for k, v in load_config(PROJECT_CONFIG).codec.network.items()
                    if k not in INPUT_CODES}
 CONFIG_INPUT_CODES = {k: load_config(PROJECT_CONFIG).codec.network.get(k) for k in INPUT_CODES}
-
 
 
 def _stand_in(name: str, **attributes) -> None:
@@ -152,13 +151,10 @@ def official_encoding(official, t: torch.Tensor) -> torch.Tensor:
 
 
 def parameters(official, fc_dim: int) -> dict:
-    theirs = {k: tuple(v.shape) for k, v in
-              official_state_to_project(official_network(official, fc_dim).state_dict()).items()}
-    ours = {k: tuple(v.shape) for k, v in project_network(fc_dim).state_dict().items()}
-    return dict(fc_dim=fc_dim, same_shapes=theirs == ours,
-                params_official=sum(math.prod(s) for s in theirs.values()),
-                params_project=sum(math.prod(s) for s in ours.values()),
-                block_widths=list(project_network(fc_dim).block_widths))
+    ours = project_network(fc_dim)
+    theirs = official_state_to_project(official_network(official, fc_dim).state_dict())
+    return dict(fc_dim=fc_dim, **shape_agreement(theirs, ours.state_dict()),
+                block_widths=list(ours.block_widths))
 
 
 def forward_agreement(official, fc_dim: int) -> dict:

@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peer_common import (OfficialCodeError, compare_lrs, finish, official_commit,  # noqa: E402
-                         project_lr_per_iteration, same_law)
+                         project_lr_per_iteration, same_law, shape_agreement)
 from toolkit.codecs.inr.nerv import NeRV  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -190,13 +190,9 @@ def official_state_to_project(official_state: dict) -> dict:
 
 
 def parameters(official, fc_dim: int) -> dict:
-    theirs = {k: tuple(v.shape) for k, v in
-              official_state_to_project(official_network(official, fc_dim).state_dict()).items()}
     ours = project_network(fc_dim)
-    shapes = {k: tuple(v.shape) for k, v in ours.state_dict().items()}
-    return dict(fc_dim=fc_dim, same_shapes=theirs == shapes,
-                params_official=sum(math.prod(s) for s in theirs.values()),
-                params_project=sum(math.prod(s) for s in shapes.values()),
+    theirs = official_state_to_project(official_network(official, fc_dim).state_dict())
+    return dict(fc_dim=fc_dim, **shape_agreement(theirs, ours.state_dict()),
                 block_widths=list(ours.block_widths), strides=list(ours.strides))
 
 
