@@ -37,9 +37,15 @@
 #                  quantiser fix (bisect), FFNeRV 300 epochs compiled with CUDA graphs at the
 #                  four budgets; GPU 1 NeRV-S with t = i / N in fp32 (seeds 0, 1), the crop's
 #                  NeRV 1.5M seeds 2 and 3
-#   calls 14-16 (next session, chained): IEEE float32 (fit.tf32=False, now the NeRV anchor
+#   calls 14-16 (session 11, chained): IEEE float32 (fit.tf32=False, now the NeRV anchor
 #                  configs' setting) against the TF32 fits so far: the crop's NeRV 1.5M seeds
-#                  0, 1 and NeRV-S with t = i / N seeds 0, 1; FFNeRV compiled to 300 epochs
+#                  0, 1 and NeRV-S with t = i / N seeds 0, 1; FFNeRV compiled to 300 epochs.
+#                  Ran: 14, then 15 with NeRV-S seed 0 and the 1.5M fits taken out on the
+#                  device (docs/results/anchors.md has the sed); 16 was not run (the machine
+#                  was released, losing the chained fits)
+#   call 17 (session 11, a fresh machine): the crop's NeRV 1.5M seeds 6-11, IEEE float32
+#   calls 18-20 (next session, each complete in itself): FFNeRV sized as NeRV to 300 epochs,
+#                  two budgets a call; NeRV-S with t = i / N in TF32, seeds 0 (compiled), 1
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -280,7 +286,7 @@ case $CALL in
         --tag f64open$seed --cfg-options seed=$seed --per-gpu 1 &
     done
     wait ;;
-  14|15|16)  # next session, three chained calls (2 GPUs; on one, the seed-1 NeRV-S and the
+  14|15|16)  # session 11, three chained calls (2 GPUs; on one, the seed-1 NeRV-S and the
     # 1.5M seeds 2 and 3 are left out). Does IEEE float32 (the papers' RTX 2080 Ti had no TF32;
     # the anchor NeRV configs set fit.tf32=False since f37b4ba) close what is left?
     # GPU 0: FFNeRV for 300 epochs compiled (calls 11-12 got to 270-274 before call 13 was
