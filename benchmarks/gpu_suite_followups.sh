@@ -44,8 +44,11 @@
 #                  device (docs/results/anchors.md has the sed); 16 was not run (the machine
 #                  was released, losing the chained fits)
 #   call 17 (session 11, a fresh machine): the crop's NeRV 1.5M seeds 6-11, IEEE float32
-#   calls 18-20 (next session, each complete in itself): FFNeRV sized as NeRV to 300 epochs,
+#   calls 18-20 (each complete in itself on 2 GPUs): FFNeRV sized as NeRV to 300 epochs,
 #                  two budgets a call; NeRV-S with t = i / N in TF32, seeds 0 (compiled), 1
+#   call 21 (session 12, 4 GPUs, the same call chained until its fits end): calls 18-20 at
+#                  once, one FFNeRV budget per GPU, NeRV-S seeds 0 / 1 beside the two small
+#                  ones and D-NeRV at 1.5M / 3M for 300 epochs (80 so far) beside the two large
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -356,6 +359,31 @@ case $CALL in
       anchors 1 nerv720_tf32_s1 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
         --tag tf32open1 --per-gpu 1 --cfg-options seed=1 fit.tf32=None &
     fi
+    wait ;;
+  21)  # 4 GPUs: calls 18-20 at once, and D-NeRV to 300 epochs. Chained: the same CALL again on
+    # the still-warm machine continues every fit stopped at its time limit (--resume) and
+    # keeps the finished ones; the records of each call are that call's fits as they ended
+    if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
+      log "call 21 needs 4 GPUs; $NGPU here: nothing run"
+      exit 1
+    fi
+    budgets=(0.35 0.75 1.5 3)
+    for i in "${!budgets[@]}"; do
+      anchors "$i" "ffnerv_solo_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
+        --parameters "${budgets[$i]}" --sized-as ffnerv=nerv --tag c300solo --per-gpu 1 \
+        --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
+    done
+    anchors 0 nerv720_cgtf32_s0 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+      --tag cgtf32open0 --per-gpu 1 --cfg-options seed=0 fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
+    anchors 1 nerv720_tf32_s1 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+      --tag tf32open1 --per-gpu 1 --cfg-options seed=1 fit.tf32=None &
+    for i in 0 1; do
+      budget=$([ "$i" = 0 ] && echo 1.5 || echo 3)
+      # the keyframes are coded before the first call's fit (cached in the work dir after)
+      prefit=$(find "$CHAIN/dnerv_e300_$budget" -name keyframes.bits 2>/dev/null | grep -q . && echo 0 || echo 150)
+      anchors $(( i + 2 )) "dnerv_e300_$budget" --protocols hnerv --codecs dnerv --parameters "$budget" \
+        --tag e300 --per-gpu 1 --prefit-s "dnerv=$prefit" &
+    done
     wait ;;
 esac
 log "end call $CALL"
