@@ -49,6 +49,7 @@
 #   call 21 (session 12, 4 GPUs, the same call chained until its fits end): calls 18-20 at
 #                  once, one FFNeRV budget per GPU, NeRV-S seeds 0 / 1 beside the two small
 #                  ones and D-NeRV at 1.5M / 3M for 300 epochs (80 so far) beside the two large
+#   call 22 (session 12, 4 GPUs, chained): NeRV-S compiled, seeds 2-4; FFNeRV 0.35M seed 1
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -384,6 +385,22 @@ case $CALL in
       anchors $(( i + 2 )) "dnerv_e300_$budget" --protocols hnerv --codecs dnerv --parameters "$budget" \
         --tag e300 --per-gpu 1 --prefit-s "dnerv=$prefit" &
     done
+    wait ;;
+  22)  # 4 GPUs, after call 21: NeRV-S with t = i / N, TF32, compiled with CUDA graphs, seeds 2-4
+    # (GPUs 0-2; is the paper's 32.21 within our seed spread?) and FFNeRV at 0.35M seed 1
+    # (GPU 3); chained as call 21
+    if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
+      log "call 22 needs 4 GPUs; $NGPU here: nothing run"
+      exit 1
+    fi
+    for seed in 2 3 4; do
+      anchors $(( seed - 2 )) "nerv720_cgtf32_s$seed" --protocols nerv --codecs nerv \
+        --parameters-of 'nerv:nerv=3.2' --tag "cgtf32open$seed" --per-gpu 1 \
+        --cfg-options seed=$seed fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
+    done
+    anchors 3 ffnerv_solo_0.35_s1 --protocols hnerv --codecs ffnerv --parameters 0.35 \
+      --sized-as ffnerv=nerv --tag c300solo1 --per-gpu 1 \
+      --cfg-options seed=1 "${FFNERV_FP32_COMPILED[@]}" &
     wait ;;
 esac
 log "end call $CALL"
