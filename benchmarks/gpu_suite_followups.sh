@@ -50,6 +50,8 @@
 #                  once, one FFNeRV budget per GPU, NeRV-S seeds 0 / 1 beside the two small
 #                  ones and D-NeRV at 1.5M / 3M for 300 epochs (80 so far) beside the two large
 #   call 22 (session 12, 4 GPUs, chained): NeRV-S compiled, seeds 2-4; FFNeRV 0.35M seed 1
+#   call 23: NeRV-S by the NeRV paper's own training code beside ours (peer_nerv_fit.py),
+#                  2 GPUs a seed; chained until 300 epochs
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -401,6 +403,29 @@ case $CALL in
     anchors 3 ffnerv_solo_0.35_s1 --protocols hnerv --codecs ffnerv --parameters 0.35 \
       --sized-as ffnerv=nerv --tag c300solo1 --per-gpu 1 \
       --cfg-options seed=1 "${FFNERV_FP32_COMPILED[@]}" &
+    wait ;;
+  23)  # NeRV-S by the NeRV paper's own training code (benchmarks/peer_nerv_fit.py, the official
+    # loop mirrored) beside ours on the same frames: does the official code reach the paper's
+    # 32.21 dB on this GPU? PEER_EPOCHS (default 300), PEER_SEEDS (default "1": its
+    # --manualSeed), PEER_SAME_INIT=1: ours from the official initial weights, same frame order.
+    # Each seed: official on one GPU, ours on the next. Chained like call 21 (--work in $CHAIN)
+    seeds=(${PEER_SEEDS:-1})
+    if [ "$NGPU" -lt $(( 2 * ${#seeds[@]} )) ] && [ "$TINY" != 1 ]; then
+      log "call 23 needs 2 GPUs a seed (${#seeds[@]} seeds); $NGPU here: nothing run"
+      exit 1
+    fi
+    for i in "${!seeds[@]}"; do
+      for impl in official ours; do
+        g=$(( 2 * i + $([ "$impl" = ours ] && echo 1 || echo 0) ))
+        name=peer_nerv_${impl}_s${seeds[$i]}_e${PEER_EPOCHS:-300}$([ "${PEER_SAME_INIT:-0}" = 1 ] && echo _same)
+        ( on_gpu "$g" timeout "$(limit 600)" python3 benchmarks/peer_nerv_fit.py --official "$PEERS/NeRV" \
+            $TINY_FLAG --impl "$impl" --epochs "${PEER_EPOCHS:-300}" --seed "${seeds[$i]}" \
+            $([ "${PEER_SAME_INIT:-0}" = 1 ] && echo --same-init) --work "$CHAIN/$name" \
+            --max-time-s "$(( $(left) - 40 ))" --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
+            --out "$OUT/peer_nerv_fit.jsonl" > "$WORK/$name.log" 2>&1
+          log "end $name rc=$? $(tail -n 1 "$WORK/$name.log")" ) &
+      done
+    done
     wait ;;
 esac
 log "end call $CALL"
