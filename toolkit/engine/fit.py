@@ -1,11 +1,12 @@
 """The fitting service: fit the networks a codec plans, with mmengine Runners.
 
 Used by every task that fits INR networks (compression, inpainting): :func:`fit_networks`
-fits a codec's :class:`~toolkit.codecs.base.FitJob`\ s, each in ``<work_dir>/fit/<job>/``
-(AMP, checkpoints, ``--resume``, DDP or spread over ``torchrun``'s processes), reuses a
-finished fit made for the same fingerprint (see :mod:`toolkit.engine.workdir`) and
-returns the networks on the CPU. What a fit trains on is the caller's dataset config;
-rendering the fitted networks is the codec's (:meth:`~toolkit.codecs.base.Codec.render_fitted`).
+fits the jobs a codec plans (:class:`~toolkit.codecs.base.FitJob`), each in
+``<work_dir>/fit/<job>/`` (AMP, checkpoints, ``--resume``, DDP or spread over ``torchrun``'s
+processes), reuses a finished fit made for the same fingerprint (see
+:mod:`toolkit.engine.workdir`) and returns the networks on the CPU. What a fit trains on is
+the caller's dataset config; rendering the fitted networks is the codec's
+(:meth:`~toolkit.codecs.base.Codec.render_fitted`).
 """
 
 from __future__ import annotations
