@@ -28,6 +28,8 @@ nerv_bunny_nerv.py``. Checked, on the CPU in float32:
   then two steps of each training loop from the same weights on the same frames (a 180x320
   network: strides 5, 2, 2) end at the same weights.
 
+Whole fits of both sides on a GPU: ``benchmarks/peer_nerv_fit.py``.
+
     python benchmarks/peer_nerv.py --official /work/peers/NeRV --msssim-dir /tmp/msssim021  # CPU, minutes
     NERV_OFFICIAL=/work/peers/NeRV python -m pytest benchmarks/peer_checks -q -k nerv_paper
 """

@@ -50,3 +50,46 @@ def test_nerv_paper_official_not_a_checkout_is_a_one_line_error(tmp_path):
         capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "haochen-rye/NeRV" in result.stderr
+
+
+def _fit(tmp_path, *args):
+    return subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "peer_nerv_fit.py"), "--official", OFFICIAL or "",
+         "--tiny", *args], capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=str(REPO)))
+
+
+def test_nerv_paper_fit_side_by_side_and_continued(tmp_path):
+    """peer_nerv_fit.py: both sides fitted from the same initial weights on the same frames
+    train alike; a fit stopped by its time limit and continued ends where the whole fit does;
+    a state saved by another command is refused in one line."""
+    if not OFFICIAL or not (Path(OFFICIAL) / "model_nerv.py").is_file():
+        pytest.fail("set NERV_OFFICIAL to a checkout of github.com/haochen-rye/NeRV", pytrace=False)
+    whole = tmp_path / "whole.jsonl"
+    result = _fit(tmp_path, "--same-init", "--out", str(whole))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {r["impl"]: r for r in map(json.loads, whole.read_text().splitlines())}
+    assert set(rows) == {"official", "ours"}
+    official, ours = rows["official"], rows["ours"]
+    assert official["parameters"] == ours["parameters"] and official["finished"]
+    # the train_nerv.py evaluations: the last nine epochs of five, best of them reported
+    assert [e["epoch"] for e in official["evaluations"]] == [1, 2, 3, 4, 5]
+    assert official["psnr_best"] == max(e["psnr"] for e in official["evaluations"])
+    # tiny: the two warm-ups differ by one of six iterations, so alike, not equal
+    assert abs(official["psnr_final"] - ours["psnr_final"]) < 0.05
+    assert official["psnr_final"] > official["evaluations"][0]["psnr"]
+
+    work, parts = tmp_path / "work", tmp_path / "parts.jsonl"
+    first = _fit(tmp_path, "--same-init", "--impl", "official", "--work", str(work),
+                 "--max-time-s", "0.001", "--out", str(parts))
+    assert first.returncode == 0, first.stderr[-2000:]
+    stopped = json.loads(parts.read_text().splitlines()[-1])
+    assert not stopped["finished"] and stopped["epochs_done"] < 5
+    second = _fit(tmp_path, "--same-init", "--impl", "official", "--work", str(work), "--out", str(parts))
+    assert second.returncode == 0, second.stderr[-2000:]
+    continued = json.loads(parts.read_text().splitlines()[-1])
+    assert continued["finished"] and continued["psnr_final"] == pytest.approx(official["psnr_final"], abs=1e-6)
+
+    other = _fit(tmp_path, "--impl", "official", "--seed", "3", "--work", str(work), "--out", str(parts))
+    assert other.returncode == 2
+    assert other.stderr.strip().count("\n") == 0 and "seed 1 there, 3 here" in other.stderr
