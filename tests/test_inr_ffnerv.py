@@ -303,20 +303,37 @@ def fit_inputs(frame: int, device="cpu") -> dict:
 
 
 def test_training_step_writes_its_independent_frames_and_other_modes_only_read():
-    """A loss step stores the batch's independent frames (fp16, detached) for its neighbours'
-    later steps; tensor and predict modes read the buffer but leave it as it is."""
+    """Before the first loss step the whole buffer is filled with the network's independent
+    frames (the official code fills it before its first epoch); a loss step stores the
+    batch's independent frames (fp16, detached) for its neighbours' later steps; tensor and
+    predict modes read the buffer but leave it as it is."""
     model = fit_model()
-    inputs = fit_inputs(3)
     assert not model.buffer.frames.any()
-    model(inputs, mode="loss")
+    model(fit_inputs(3), mode="loss")
     with torch.no_grad():
-        independent = model.network.independent(torch.tensor([3]))["frame"]
-    assert torch.equal(model.buffer.frames[3], independent[0].to(torch.float16))
-    assert not model.buffer.frames[torch.arange(FRAMES) != 3].any()
+        every = model.network.independent(torch.arange(FRAMES))["frame"].to(torch.float16)
+    assert every.any() and torch.equal(model.buffer.frames, every)  # and frame 3 by its step
+    model.buffer.frames[5] = 0
+    model(fit_inputs(3), mode="loss")  # filled once per model, not at every step
+    assert not model.buffer.frames[5].any() and torch.equal(model.buffer.frames[3], every[3])
     before = model.buffer.frames.clone()
     for mode in ("tensor", "predict"):
         model(fit_inputs(5), mode=mode)
         assert torch.equal(model.buffer.frames, before)
+
+
+def test_a_resumed_fit_reads_frames_not_zeros():
+    """The buffer is not in a checkpoint: a model built again from one (a resumed fit) fills
+    it from the loaded weights at its first step, so its neighbours are the frames an
+    unbroken fit would have (to the last step's writes), not zeros."""
+    trained = fit_model()
+    for frame in range(FRAMES):
+        trained(fit_inputs(frame), mode="loss")
+    resumed = fit_model()
+    resumed.load_state_dict(trained.state_dict())
+    assert not resumed.buffer.frames.any()
+    resumed(fit_inputs(0), mode="loss")
+    assert torch.equal(resumed.buffer.frames, trained.buffer.frames)
 
 
 def test_fit_step_reads_no_device_value_and_sends_no_host_tensor(monkeypatch):
@@ -357,6 +374,7 @@ def test_fit_step_quantizes_each_parameter_once(monkeypatch):
     from toolkit.codecs import quantize
 
     model = fit_model()
+    model(fit_inputs(0), mode="loss")  # the first step also fills the neighbour buffer
     calls = []
     forward = quantize.FakeQuantize.forward
     monkeypatch.setattr(quantize.FakeQuantize, "forward", lambda self, x: calls.append(1) or forward(self, x))

@@ -219,6 +219,9 @@ class FFNeRVFitModel(INRFitModel):
 
     Each training step reads its neighbours from the buffer and writes its independent
     frames back outside the (possibly compiled) training loss; other modes only read it.
+    Before its first training step the model fills the whole buffer with the network's
+    independent frames, as the official code does before its first epoch: a fresh fit and a
+    fit resumed from a checkpoint (the buffer is not in it) then read frames, not zeros.
 
     With ``qat_bits`` the network trains under per-channel fake quantisation (the
     quantiser the bitstream uses), attached through ``torch.nn.utils.parametrize``.
@@ -235,6 +238,16 @@ class FFNeRVFitModel(INRFitModel):
             attach_fake_quantization(self.network, qat_bits)
         net = self.network
         self.buffer = IndependentFrameBuffer(net.num_frames, net.height, net.width)
+        self.buffer_filled = False
+
+    @torch.no_grad()
+    def fill_buffer(self, device: torch.device, chunk: int = 4) -> None:
+        """Every frame's independent frame from the network as it is, into the buffer."""
+        self.buffer.frames = self.buffer.frames.to(device)
+        every = torch.arange(self.network.num_frames, device=device)
+        for index in every.split(chunk):
+            self.buffer.update(index, self.network.independent(index)["frame"])
+        self.buffer_filled = True
 
     def _with_neighbours(self, inputs: dict) -> dict:
         """``inputs`` plus the batch's neighbours read from the buffer (outside any compiled
@@ -267,6 +280,8 @@ class FFNeRVFitModel(INRFitModel):
 
     def forward(self, inputs: dict, data_samples=None, mode: str = "tensor"):
         if mode == "loss":
+            if not self.buffer_filled:
+                self.fill_buffer(inputs["frame_index"].device)
             inputs = self._with_neighbours(inputs)
             loss, independent = self.training_loss(inputs)
             self.buffer.update(inputs["frame_index"], independent)
