@@ -51,7 +51,8 @@
 #                  ones and D-NeRV at 1.5M / 3M for 300 epochs (80 so far) beside the two large
 #   call 22 (session 12, 4 GPUs, chained): NeRV-S compiled, seeds 2-4; FFNeRV 0.35M seed 1
 #   call 23: NeRV-S by the NeRV paper's own training code beside ours (peer_nerv_fit.py),
-#                  2 GPUs a seed; chained until 300 epochs
+#                  2 GPUs a seed; chained until 300 epochs (run in session 12 for 50 epochs)
+#   call 24 (next session, 4 GPUs): FFNeRV sized as NeRV, 300 epochs, after the buffer fix
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -425,6 +426,21 @@ case $CALL in
             --out "$OUT/peer_nerv_fit.jsonl" > "$WORK/$name.log" 2>&1
           log "end $name rc=$? $(tail -n 1 "$WORK/$name.log")" ) &
       done
+    done
+    wait ;;
+  24)  # 4 GPUs: FFNeRV sized as NeRV to 300 epochs again, one budget per GPU, after the fix
+    # that fills its neighbour buffer before the first step (session 12's fits read zeros in
+    # their first epoch and again after their resume); alone on its GPU one fit took 348 s
+    # (0.35M, call 22), so a call should finish them unbroken; chained otherwise
+    if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
+      log "call 24 needs 4 GPUs; $NGPU here: nothing run"
+      exit 1
+    fi
+    budgets=(0.35 0.75 1.5 3)
+    for i in "${!budgets[@]}"; do
+      anchors "$i" "ffnerv_filled_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
+        --parameters "${budgets[$i]}" --sized-as ffnerv=nerv --tag c300filled --per-gpu 1 \
+        --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
     done
     wait ;;
 esac
