@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import math
 from pathlib import Path
 
@@ -338,6 +340,32 @@ def test_bunny_seed_spread_groups_runs_by_everything_but_their_seed(tmp_path):
     png = tmp_path / "seeds.png"
     bunny.plot_seeds(pooled + list(rows.values()), png)
     assert png.stat().st_size > 5000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bunny_report_shows_the_runs_whose_source_matches(tmp_path, capsys):
+    bunny = anchors_bunny()
+
+    def run(source, bpp, psnr, matched_to=None):
+        codec = source.split("_")[0]
+        return dict(protocol="hnerv", codec=codec, source=source, size="1500k", bpp=bpp, psnr=psnr,
+                    psnr_unquantized=None if matched_to else psnr, ms_ssim=0.9, frames=132,
+                    height=640, width=1280, parameters=None if matched_to else 1.5e6,
+                    parameter_budget=None if matched_to else 1.5e6, epochs=None if matched_to else 300,
+                    epochs_planned=300, matched_to=matched_to, fit_time_s=1.0)
+
+    jsonl = tmp_path / "runs.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in [
+        run("nerv_1500k_old", 0.11, 30.4), run("nerv_1500k_new", 0.11, 30.8),
+        run("h264_1500k_at_nerv_1500k_new", 0.11, 39.0, "nerv_1500k_new"),
+        run("h264_1500k_at_nerv_1500k_old", 0.11, 38.9, "nerv_1500k_old")]))
+    png = tmp_path / "rd.png"
+    assert bunny.main(["report", str(jsonl), "--png", str(png), "--sources", "_new$"]) == 0
+    table = capsys.readouterr().out
+    assert "30.80" in table and "39.00" in table and "30.40" not in table and "38.90" not in table
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    assert bunny.main(["report", str(jsonl), "--sources", "^ffnerv"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--sources" in error
 
 
 @pytest.mark.parametrize("variant, command, kept", [

@@ -463,7 +463,12 @@ def variant_of(record: dict) -> str | None:
 
 
 def report(args) -> int:
-    records = latest_runs(read_records(args.jsonl))
+    pattern = re.compile(args.sources)
+    records = [r for r in latest_runs(read_records(args.jsonl)) if pattern.search(r["source"])]
+    if not records:
+        print(f"error: --sources {args.sources!r}: no run in {args.jsonl} has a source that "
+              f"matches; see the sources in the file", file=sys.stderr)
+        return 2
     for name, protocol in PROTOCOLS.items():
         rows = [r for r in records if r["protocol"] == name]
         if not rows:
@@ -680,6 +685,9 @@ def main(argv=None) -> int:
     rep = sub.add_parser("report", help="markdown tables and the RD plot from the JSON lines")
     rep.add_argument("jsonl")
     rep.add_argument("--png")
+    rep.add_argument("--sources", default=".",
+                     help="a regular expression the sources of the runs shown match (INR and "
+                          "classical alike, e.g. 'h264_1500k_at_nerv_1500k')")
     spread = sub.add_parser("seeds", help="mean and spread over seeds, beside the published rows")
     spread.add_argument("jsonl", nargs="+")
     spread.add_argument("--sources", default=".", help="a regular expression the sources match")

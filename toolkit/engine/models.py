@@ -259,8 +259,8 @@ class FFNeRVFitModel(INRFitModel):
         return dict(inputs, neighbours=neighbours, neighbour_valid=valid)
 
     def compile_check_inputs(self, inputs: dict) -> dict:
-        """The batch's own frames as its valid neighbours: early in a fit the buffer is still
-        empty, and zero neighbours would give the flow head no gradient to check."""
+        """The batch's own frames as its valid neighbours: never zero, whatever the buffer
+        holds, so the flow head always has a gradient to check."""
         frames = to_unit(inputs["frame"]).to(inputs["neighbours"].dtype)
         valid = inputs["neighbour_valid"]
         neighbours = frames[:, None].expand_as(inputs["neighbours"]) * valid[:, :, None, None, None]
