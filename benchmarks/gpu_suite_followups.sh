@@ -52,7 +52,9 @@
 #   call 22 (session 12, 4 GPUs, chained): NeRV-S compiled, seeds 2-4; FFNeRV 0.35M seed 1
 #   call 23: NeRV-S by the NeRV paper's own training code beside ours (peer_nerv_fit.py),
 #                  2 GPUs a seed; chained until 300 epochs (run in session 12 for 50 epochs)
-#   call 24 (next session, 4 GPUs): FFNeRV sized as NeRV, 300 epochs, after the buffer fix
+#   call 24 (next session, 4 GPUs, chained): FFNeRV sized as NeRV, 300 epochs, after the
+#                  buffer fix; three other grid/decoder splits at 0.35M; NeRV 0.35M / 0.75M
+#                  seeds 1, 2
 # The official D-NeRV is read from .device_carry/peers/D-NeRV (a checkout kept outside the
 # repository, copied there for the call; never committed).
 #
@@ -430,8 +432,12 @@ case $CALL in
     wait ;;
   24)  # 4 GPUs: FFNeRV sized as NeRV to 300 epochs again, one budget per GPU, after the fix
     # that fills its neighbour buffer before the first step (session 12's fits read zeros in
-    # their first epoch and again after their resume); alone on its GPU one fit took 348 s
-    # (0.35M, call 22), so a call should finish them unbroken; chained otherwise
+    # their first epoch and again after their resume); beside them, at 0.35M (where FFNeRV
+    # stayed 0.31 dB below NeRV), three other splits of the same budget between grids and
+    # decoder (the solver's: grid channels 10, first width 64, grids 132 + 132 slots, 45 % of
+    # the parameters in the grids), and more seeds of the crop's NeRV at 0.35M and 0.75M (one
+    # seed each so far). Alone on its GPU one FFNeRV fit took 348 s (0.35M, call 22); with
+    # two to four fits a GPU the same CALL again, chained, continues them (--resume)
     if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
       log "call 24 needs 4 GPUs; $NGPU here: nothing run"
       exit 1
@@ -441,6 +447,22 @@ case $CALL in
       anchors "$i" "ffnerv_filled_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
         --parameters "${budgets[$i]}" --sized-as ffnerv=nerv --tag c300filled --per-gpu 1 \
         --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
+    done
+    # name, grid channels, first width, grid lengths (each within NeRV's 0.382M; grids 27 /
+    # 13 / 17 % of the parameters)
+    for shape in "c8w96:8:96:[66,132]:0" "c6w128:6:128:[44,88]:1" "c10w96:10:96:[33,66]:2"; do
+      IFS=: read -r tag channels width lengths g <<< "$shape"
+      anchors "$g" "ffnerv_shape_$tag" --protocols hnerv --codecs ffnerv --parameters 0.35 \
+        --sized-as ffnerv=nerv --tag "$tag" --per-gpu 1 \
+        --cfg-options "${FFNERV_FP32_COMPILED[@]}" codec.network.channels="$channels" \
+        codec.network.first_width="$width" codec.network.grid_lengths="$lengths" &
+    done
+    for seed in 1 2; do
+      for g in 0 1; do
+        size=$([ "$g" = 0 ] && echo 0.35 || echo 0.75)
+        anchors "$g" "nerv_small_${size}_s$seed" --protocols hnerv --codecs nerv --parameters "$size" \
+          --tag "ieee$seed" --per-gpu 1 --cfg-options seed=$seed &
+      done
     done
     wait ;;
 esac
