@@ -87,6 +87,13 @@ COMPILED_CUDA_GRAPHS=(fit.compile.enabled=True fit.compile.mode=reduce-overhead)
 [ "$TINY" = 1 ] && COMPILED_CUDA_GRAPHS=(fit.compile.enabled=True fit.compile.backend=aot_eager)
 FFNERV_FP32_COMPILED=(fit.amp=None "${COMPILED_CUDA_GRAPHS[@]}")
 
+need_gpus() {  # N [WHY]: end the call unless N GPUs are here (a CPU dry run needs none)
+  if [ "$NGPU" -lt "$1" ] && [ "$TINY" != 1 ]; then
+    log "call $CALL needs $1 GPUs${2:+ ($2)}; $NGPU here: nothing run"
+    exit 1
+  fi
+}
+
 anchors() {  # GPU NAME ARGS...: one anchors driver on one GPU. Its records land in
   # $OUT/anchors/NAME as each fit ends (a call cut off by the device's limit keeps them);
   # the driver's log in $WORK/NAME.log
@@ -99,6 +106,17 @@ anchors() {  # GPU NAME ARGS...: one anchors driver on one GPU. Its records land
   log "end anchors $name rc=$?"
   tail -n 8 "$WORK/$name.log" >> "$OUT/timeline.txt"
   cat "$OUT/anchors/$name/anchors_bunny.jsonl" >> "$OUT/anchors_bunny.jsonl" 2>/dev/null
+}
+
+ffnerv_as_nerv() {  # NAME TAG BUDGET...: FFNeRV at the parameter counts of the NeRV rows
+  # (--sized-as), compiled fp32, 300 epochs, one fit a GPU (the i-th budget on GPU i), in the
+  # background
+  local name=$1 tag=$2 i=0 budget; shift 2
+  for budget in "$@"; do
+    anchors "$i" "${name}_$budget" --protocols hnerv --codecs ffnerv --parameters "$budget" \
+      --sized-as ffnerv=nerv --tag "$tag" --per-gpu 1 --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
+    i=$(( i + 1 ))
+  done
 }
 
 nerv_fits() {  # GPU: NeRV-S fp32 on 720x1280 and the small NeRV seeds, at once on one GPU
@@ -341,20 +359,13 @@ case $CALL in
     # 20: NeRV-S with t = i / N, TF32 convolutions (fit.tf32=None, as session 10's fp32 fits),
     # seeds 0 and 1. Order next session: 20 first (again at once if a fit stopped at its time
     # limit), then 18, then 19.
-    if [ "$NGPU" -lt 2 ] && [ "$TINY" != 1 ]; then
-      log "calls 18-20 need 2 GPUs (one fit each); $NGPU here: nothing run"
-      exit 1
-    fi
+    need_gpus 2 "one fit each"
     case $CALL in
       18) budgets=(0.35 0.75) ;;
       19) budgets=(1.5 3) ;;
       20) budgets=() ;;
     esac
-    for i in "${!budgets[@]}"; do
-      anchors "$i" "ffnerv_solo_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
-        --parameters "${budgets[$i]}" --sized-as ffnerv=nerv --tag c300solo --per-gpu 1 \
-        --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
-    done
+    ffnerv_as_nerv ffnerv_solo c300solo "${budgets[@]}"
     if [ "$CALL" = 20 ]; then
       # seed 0 compiled with CUDA graphs (tag cg..., never run on a GPU for NeRV: its first
       # batch is checked against eager; if it gets through 300 epochs in one call, the faster
@@ -369,16 +380,8 @@ case $CALL in
   21)  # 4 GPUs: calls 18-20 at once, and D-NeRV to 300 epochs. Chained: the same CALL again on
     # the still-warm machine continues every fit stopped at its time limit (--resume) and
     # keeps the finished ones; the records of each call are that call's fits as they ended
-    if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
-      log "call 21 needs 4 GPUs; $NGPU here: nothing run"
-      exit 1
-    fi
-    budgets=(0.35 0.75 1.5 3)
-    for i in "${!budgets[@]}"; do
-      anchors "$i" "ffnerv_solo_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
-        --parameters "${budgets[$i]}" --sized-as ffnerv=nerv --tag c300solo --per-gpu 1 \
-        --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
-    done
+    need_gpus 4
+    ffnerv_as_nerv ffnerv_solo c300solo 0.35 0.75 1.5 3
     anchors 0 nerv720_cgtf32_s0 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
       --tag cgtf32open0 --per-gpu 1 --cfg-options seed=0 fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
     anchors 1 nerv720_tf32_s1 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
@@ -394,10 +397,7 @@ case $CALL in
   22)  # 4 GPUs, after call 21: NeRV-S with t = i / N, TF32, compiled with CUDA graphs, seeds 2-4
     # (GPUs 0-2; is the paper's 32.21 within our seed spread?) and FFNeRV at 0.35M seed 1
     # (GPU 3); chained as call 21
-    if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
-      log "call 22 needs 4 GPUs; $NGPU here: nothing run"
-      exit 1
-    fi
+    need_gpus 4
     for seed in 2 3 4; do
       anchors $(( seed - 2 )) "nerv720_cgtf32_s$seed" --protocols nerv --codecs nerv \
         --parameters-of 'nerv:nerv=3.2' --tag "cgtf32open$seed" --per-gpu 1 \
@@ -413,10 +413,7 @@ case $CALL in
     # --manualSeed), PEER_SAME_INIT=1: ours from the official initial weights, same frame order.
     # Each seed: official on one GPU, ours on the next. Chained like call 21 (--work in $CHAIN)
     seeds=(${PEER_SEEDS:-1})
-    if [ "$NGPU" -lt $(( 2 * ${#seeds[@]} )) ] && [ "$TINY" != 1 ]; then
-      log "call 23 needs 2 GPUs a seed (${#seeds[@]} seeds); $NGPU here: nothing run"
-      exit 1
-    fi
+    need_gpus $(( 2 * ${#seeds[@]} )) "2 a seed"
     for i in "${!seeds[@]}"; do
       for impl in official ours; do
         g=$(( 2 * i + $([ "$impl" = ours ] && echo 1 || echo 0) ))
@@ -433,21 +430,13 @@ case $CALL in
   24)  # 4 GPUs: FFNeRV sized as NeRV to 300 epochs again, one budget per GPU, after the fix
     # that fills its neighbour buffer before the first step (session 12's fits read zeros in
     # their first epoch and again after their resume); beside them, at 0.35M (where FFNeRV
-    # stayed 0.31 dB below NeRV), three other splits of the same budget between grids and
+    # stayed 0.32 dB below NeRV), three other splits of the same budget between grids and
     # decoder (the solver's: grid channels 10, first width 64, grids 132 + 132 slots, 45 % of
     # the parameters in the grids), and more seeds of the crop's NeRV at 0.35M and 0.75M (one
     # seed each so far). Alone on its GPU one FFNeRV fit took 348 s (0.35M, call 22); with
     # two to four fits a GPU the same CALL again, chained, continues them (--resume)
-    if [ "$NGPU" -lt 4 ] && [ "$TINY" != 1 ]; then
-      log "call 24 needs 4 GPUs; $NGPU here: nothing run"
-      exit 1
-    fi
-    budgets=(0.35 0.75 1.5 3)
-    for i in "${!budgets[@]}"; do
-      anchors "$i" "ffnerv_filled_${budgets[$i]}" --protocols hnerv --codecs ffnerv \
-        --parameters "${budgets[$i]}" --sized-as ffnerv=nerv --tag c300filled --per-gpu 1 \
-        --cfg-options "${FFNERV_FP32_COMPILED[@]}" &
-    done
+    need_gpus 4
+    ffnerv_as_nerv ffnerv_filled c300filled 0.35 0.75 1.5 3
     # name, grid channels, first width, grid lengths (each within NeRV's 0.382M; grids 27 /
     # 13 / 17 % of the parameters)
     for shape in "c8w96:8:96:[66,132]:0" "c6w128:6:128:[44,88]:1" "c10w96:10:96:[33,66]:2"; do
