@@ -421,7 +421,7 @@ case $CALL in
         ( on_gpu "$g" timeout "$(limit 600)" python3 benchmarks/peer_nerv_fit.py --official "$PEERS/NeRV" \
             $TINY_FLAG --impl "$impl" --epochs "${PEER_EPOCHS:-300}" --seed "${seeds[$i]}" \
             $([ "${PEER_SAME_INIT:-0}" = 1 ] && echo --same-init) --work "$CHAIN/$name" \
-            --max-time-s "$(( $(left) - 40 ))" --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
+            --max-time-s "$(( $(left) > 100 ? $(left) - 40 : 60 ))" --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
             --out "$OUT/peer_nerv_fit.jsonl" > "$WORK/$name.log" 2>&1
           log "end $name rc=$? $(tail -n 1 "$WORK/$name.log")" ) &
       done
@@ -433,13 +433,14 @@ case $CALL in
     # stayed 0.32 dB below NeRV), three other splits of the same budget between grids and
     # decoder (the solver's: grid channels 10, first width 64, grids 132 + 132 slots, 45 % of
     # the parameters in the grids), and more seeds of the crop's NeRV at 0.35M and 0.75M (one
-    # seed each so far). Alone on its GPU one FFNeRV fit took 348 s (0.35M, call 22); with
-    # two to four fits a GPU the same CALL again, chained, continues them (--resume)
+    # seed each so far). Alone on its GPU one FFNeRV fit took 348 s (0.35M, call 22), at 1.5M
+    # and 3M beside another fit 620-660 s; with two or three fits a GPU the same CALL again,
+    # chained, continues them (--resume)
     need_gpus 4
     ffnerv_as_nerv ffnerv_filled c300filled 0.35 0.75 1.5 3
     # name, grid channels, first width, grid lengths (each within NeRV's 0.382M; grids 27 /
     # 13 / 17 % of the parameters)
-    for shape in "c8w96:8:96:[66,132]:0" "c6w128:6:128:[44,88]:1" "c10w96:10:96:[33,66]:2"; do
+    for shape in "c8w96:8:96:[66,132]:0" "c6w128:6:128:[44,88]:1" "c10w96:10:96:[33,66]:0"; do
       IFS=: read -r tag channels width lengths g <<< "$shape"
       anchors "$g" "ffnerv_shape_$tag" --protocols hnerv --codecs ffnerv --parameters 0.35 \
         --sized-as ffnerv=nerv --tag "$tag" --per-gpu 1 \
@@ -447,8 +448,8 @@ case $CALL in
         codec.network.first_width="$width" codec.network.grid_lengths="$lengths" &
     done
     for seed in 1 2; do
-      for g in 0 1; do
-        size=$([ "$g" = 0 ] && echo 0.35 || echo 0.75)
+      for g in 2 3; do  # beside the two larger FFNeRV budgets (0 and 1 hold the splits)
+        size=$([ "$g" = 2 ] && echo 0.35 || echo 0.75)
         anchors "$g" "nerv_small_${size}_s$seed" --protocols hnerv --codecs nerv --parameters "$size" \
           --tag "ieee$seed" --per-gpu 1 --cfg-options seed=$seed &
       done

@@ -21,9 +21,10 @@ input codes), its optimizer as the fit builds it and its schedule per iteration,
 frames as our dataset does; the same loop otherwise. Both sides run in float32 with PyTorch's
 default TF32 setting of the device (recorded).
 
-``--same-init`` starts ours from the official side's initial weights (drawn with ``--seed``)
-and both sides see the frames in the same order: what remains is arithmetic and
-implementation, so a short run already says whether the two train alike on the GPU.
+Each side draws its initial weights and its frame order from ``--seed`` (both sides see the
+frames in the same order). ``--same-init`` starts ours from the official side's initial
+weights: what remains is arithmetic and implementation, so a short run already says whether
+the two train alike on the GPU.
 
 Fits longer than one call: ``--work DIR --max-time-s S`` saves each side's state (network,
 optimizer, epoch, random state) when the next epoch would pass S, and the same command
@@ -155,7 +156,7 @@ def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
     done, history, fit_s = 0, [], 0.0
     path = state_path(work, side.impl) if work else None
     if path and path.is_file():
-        saved = torch.load(path, map_location=side.device, weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)  # the RNG state stays a CPU tensor
         if saved["key"] != key:
             differ = ", ".join(f"{k} {saved['key'].get(k)} there, {v} here" for k, v in key.items()
                                if saved["key"].get(k) != v)
@@ -237,9 +238,9 @@ def main(argv=None) -> int:
                   device=facts["device"], commit=facts["commit"], date=facts["date"],
                   command=facts["command"])
     impls = ("official", "ours") if args.impl == "both" else (args.impl,)
-    torch.manual_seed(args.seed)  # train_nerv.py seeds before building its Generator
     sides = {}
     for impl in impls:
+        torch.manual_seed(args.seed)  # train_nerv.py seeds before building its Generator
         sides[impl] = Side(impl, official, fc_dim, strides, epochs, frames, device)
     if args.same_init:
         torch.manual_seed(args.seed)

@@ -327,13 +327,21 @@ def test_a_resumed_fit_reads_frames_not_zeros():
     it from the loaded weights at its first step, so its neighbours are the frames an
     unbroken fit would have (to the last step's writes), not zeros."""
     trained = fit_model()
-    for frame in range(FRAMES):
-        trained(fit_inputs(frame), mode="loss")
-    resumed = fit_model()
+    optimizer = torch.optim.Adam(trained.parameters(), lr=1e-2)
+    for frame in range(FRAMES):  # trained away from its initial weights
+        optimizer.zero_grad()
+        trained(fit_inputs(frame), mode="loss")["loss"].backward()
+        optimizer.step()
+    resumed = fit_model()  # built as the resumed fit builds it: the same initial weights
+    initial = resumed.buffer.frames.clone()
     resumed.load_state_dict(trained.state_dict())
     assert not resumed.buffer.frames.any()
     resumed(fit_inputs(0), mode="loss")
-    assert torch.equal(resumed.buffer.frames, trained.buffer.frames)
+    with torch.no_grad():
+        expected = trained.network.independent(torch.arange(FRAMES))["frame"].to(torch.float16)
+        fresh = fit_model().network.independent(torch.arange(FRAMES))["frame"].to(torch.float16)
+    assert not torch.equal(expected, fresh) and not initial.any()
+    assert torch.equal(resumed.buffer.frames, expected)  # the loaded weights' frames
 
 
 def test_fit_step_reads_no_device_value_and_sends_no_host_tensor(monkeypatch):
