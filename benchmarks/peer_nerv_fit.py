@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from peer_common import OfficialCodeError, project_lr_per_iteration  # noqa: E402
-from peer_ffnerv import BenchmarkError, load_frames  # noqa: E402
+from peer_common import (BenchmarkError, OfficialCodeError, frame_psnr, load_frames,  # noqa: E402
+                         project_lr_per_iteration)
 from peer_nerv import (CONFIG, OFFICIAL_EMBED, OFFICIAL_TRAINING, STRIDES, fit_model,  # noqa: E402
                        load_official, official_network, official_state_to_project,
                        project_optim_wrapper)
@@ -131,8 +131,7 @@ class Side:
                 out = net(self.pe(self.times[frame:frame + 1]).to(self.device))[-1]
             else:
                 out = net(net.times(torch.tensor([frame], device=self.device), self.n))
-            mse = F.mse_loss(out, self.frames[frame:frame + 1])
-            values.append(float(-10 * torch.log10(mse)))
+            values.append(frame_psnr(out, self.frames[frame:frame + 1]))
         net.train()
         return sum(values) / len(values)
 
