@@ -38,6 +38,7 @@ continues it; a state saved by another command is refused with a one-line error.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import sys
@@ -97,11 +98,15 @@ class Side:
             fit = CONFIG.fit
             self.lrs = project_lr_per_iteration(fit.optimizer.lr, epochs, fit.warmup_ratio, n)
             self.frames_u8 = (frames * 255).round().to(torch.uint8)
+            # sliced per step, as our dataset's batches arrive: no tensor built on the host
+            self.indices = torch.arange(n, device=device)
+            self.total = torch.tensor([n], device=device)
 
     def network(self):
         return self.model if self.impl == "official" else self.model.network
 
-    def step(self, epoch: int, i: int, frame: int) -> float:
+    def step(self, epoch: int, i: int, frame: int) -> torch.Tensor:
+        """One training step on ``frame``; its loss, detached (read back only when logged)."""
         if self.impl == "official":
             data = self.frames[frame:frame + 1]
             output_list = self.model(self.pe(self.times[frame:frame + 1]).to(self.device))
@@ -111,15 +116,14 @@ class Side:
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
-            return float(loss.detach())
+            return loss.detach()
         for group in self.optimizer.param_groups:
             group["lr"] = self.lrs[epoch * self.n + i]
-        inputs = dict(index=torch.tensor([frame], device=self.device),
-                      total=torch.tensor([self.n], device=self.device),
+        inputs = dict(index=self.indices[frame:frame + 1], total=self.total,
                       frame=self.frames_u8[frame:frame + 1])
         loss = self.model(inputs, mode="loss")["loss"]
         self.wrapper.update_params(loss)
-        return float(loss.detach())
+        return loss.detach()
 
     @torch.no_grad()
     def psnr(self) -> float:
@@ -130,19 +134,13 @@ class Side:
             if self.impl == "official":
                 out = net(self.pe(self.times[frame:frame + 1]).to(self.device))[-1]
             else:
-                out = net(net.times(torch.tensor([frame], device=self.device), self.n))
+                out = net(net.times(self.indices[frame:frame + 1], self.n))
             values.append(frame_psnr(out, self.frames[frame:frame + 1]))
         net.train()
         return sum(values) / len(values)
 
 
-def state_path(work: Path, impl: str) -> Path:
-    return work / f"{impl}.pt"
-
-
 def save_state(path: Path, side: Side, key: dict, done: int, history: list, fit_s: float) -> None:
-    import io
-
     buffer = io.BytesIO()
     torch.save(dict(key=key, epochs_done=done, history=history, fit_s=fit_s,
                     network=side.network().state_dict(), optimizer=side.optimizer.state_dict(),
@@ -153,7 +151,7 @@ def save_state(path: Path, side: Side, key: dict, done: int, history: list, fit_
 def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
         max_time_s: float | None, log) -> dict:
     done, history, fit_s = 0, [], 0.0
-    path = state_path(work, side.impl) if work else None
+    path = work / f"{side.impl}.pt" if work else None
     if path and path.is_file():
         saved = torch.load(path, map_location="cpu", weights_only=False)  # the RNG state stays a CPU tensor
         if saved["key"] != key:
@@ -174,7 +172,6 @@ def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
         if max_time_s is not None and time.time() - start + 1.2 * last_epoch_s > max_time_s:
             break
         epoch_start = time.time()
-        loss = 0.0
         for i, frame in enumerate(torch.randperm(side.n).tolist()):
             loss = side.step(done, i, frame)
         done += 1
@@ -184,14 +181,17 @@ def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
         if done in evaluations:
             history.append(dict(epoch=done, psnr=side.psnr()))
         if done % 10 == 0 or done == epochs:
-            log(f"{side.impl} epoch {done}/{epochs} loss {loss:.5f} {last_epoch_s:.2f}s/epoch")
+            log(f"{side.impl} epoch {done}/{epochs} loss {float(loss):.5f} {last_epoch_s:.2f}s/epoch")
     fit_s += time.time() - start
     if path:
         save_state(path, side, key, done, history, fit_s)
-    final = side.psnr() if done == epochs else None
-    return dict(epochs_done=done, finished=done == epochs, fit_time_s=fit_s,
-                psnr_final=final, psnr_best=max((h["psnr"] for h in history), default=None),
-                psnr_at_partial=None if done == epochs else side.psnr(), evaluations=history)
+    # the last epoch is always evaluated (one of the last nine); a stop elsewhere is measured here
+    last = history[-1]["psnr"] if history and history[-1]["epoch"] == done else side.psnr()
+    finished = done == epochs
+    return dict(epochs_done=done, finished=finished, fit_time_s=fit_s,
+                psnr_final=last if finished else None,
+                psnr_best=max((h["psnr"] for h in history), default=None),
+                psnr_at_partial=None if finished else last, evaluations=history)
 
 
 def main(argv=None) -> int:
