@@ -462,8 +462,16 @@ def variant_of(record: dict) -> str | None:
     return None if record.get("matched_to") else SourceName.parse(record["source"]).variant
 
 
+def sources_pattern(text: str) -> re.Pattern:
+    """``--sources`` compiled; a SystemExit naming the option when it is not a regular expression."""
+    try:
+        return re.compile(text)
+    except re.error as error:
+        raise SystemExit(f"error: --sources {text!r} is not a regular expression ({error})") from None
+
+
 def report(args) -> int:
-    pattern = re.compile(args.sources)
+    pattern = sources_pattern(args.sources)
     records = [r for r in latest_runs(read_records(args.jsonl)) if pattern.search(r["source"])]
     if not records:
         print(f"error: --sources {args.sources!r}: no run in {args.jsonl} has a source that "
@@ -507,7 +515,7 @@ def without_seed(variant: str, command: str) -> str:
     return kept[1] or "" if kept else variant
 
 
-def seed_spread(records: list[dict], sources: str, pool: bool) -> list[dict]:
+def seed_spread(records: list[dict], sources: str | re.Pattern, pool: bool) -> list[dict]:
     """Mean and spread of finished runs whose source matches the regular expression
     ``sources``, grouped by protocol, codec, size and variant less its seed (``without_seed``;
     runs that differ in more than their seed need different tags), or only by protocol, codec
@@ -546,12 +554,8 @@ def seeds(args) -> int:
     missing = [path for path in args.jsonl if not Path(path).is_file()]
     if missing:
         raise SystemExit(f"error: no such records file: {', '.join(missing)}")
-    try:
-        re.compile(args.sources)
-    except re.error as error:
-        raise SystemExit(f"error: --sources {args.sources!r} is not a regular expression ({error})")
     records = [r for path in args.jsonl for r in read_records(path)]
-    rows = seed_spread(records, args.sources, args.pool)
+    rows = seed_spread(records, sources_pattern(args.sources), args.pool)
     if not rows:
         raise SystemExit(f"error: no finished run's source matches --sources {args.sources!r} "
                          f"in {', '.join(args.jsonl)}")
