@@ -119,6 +119,16 @@ ffnerv_as_nerv() {  # NAME TAG BUDGET...: FFNeRV at the parameter counts of the 
   done
 }
 
+nerv_s_tf32() {  # GPU SEED [compiled]: NeRV-S on 720x1280 with t = i / N, TF32 convolutions
+  # (fit.tf32=None, as session 10's fp32 fits), eager or compiled with CUDA graphs, in the
+  # background; compiled and eager differ in more than their seed, so their tags differ
+  # (bunny.py seeds groups by tag)
+  local g=$1 seed=$2 kind=tf32 how=()
+  [ "${3:-}" = compiled ] && kind=cgtf32 how=("${COMPILED_CUDA_GRAPHS[@]}")
+  anchors "$g" "nerv720_${kind}_s$seed" --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
+    --tag "${kind}open$seed" --per-gpu 1 --cfg-options seed="$seed" fit.tf32=None "${how[@]}" &
+}
+
 nerv_fits() {  # GPU: NeRV-S fp32 on 720x1280 and the small NeRV seeds, at once on one GPU
   local g=$1 seed
   anchors "$g" nerv720_fp32 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
@@ -367,14 +377,11 @@ case $CALL in
     esac
     ffnerv_as_nerv ffnerv_solo c300solo "${budgets[@]}"
     if [ "$CALL" = 20 ]; then
-      # seed 0 compiled with CUDA graphs (tag cg..., never run on a GPU for NeRV: its first
-      # batch is checked against eager; if it gets through 300 epochs in one call, the faster
-      # way for the other NeRV sizes), seed 1 eager; compiled and eager differ in more than
-      # their seed, so their tags differ (bunny.py seeds groups by tag)
-      anchors 0 nerv720_cgtf32_s0 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-        --tag cgtf32open0 --per-gpu 1 --cfg-options seed=0 fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
-      anchors 1 nerv720_tf32_s1 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-        --tag tf32open1 --per-gpu 1 --cfg-options seed=1 fit.tf32=None &
+      # seed 0 compiled with CUDA graphs (never run on a GPU for NeRV: its first batch is
+      # checked against eager; if it gets through 300 epochs in one call, the faster way for
+      # the other NeRV sizes), seed 1 eager
+      nerv_s_tf32 0 0 compiled
+      nerv_s_tf32 1 1
     fi
     wait ;;
   21)  # 4 GPUs: calls 18-20 at once, and D-NeRV to 300 epochs. Chained: the same CALL again on
@@ -382,10 +389,8 @@ case $CALL in
     # keeps the finished ones; the records of each call are that call's fits as they ended
     need_gpus 4
     ffnerv_as_nerv ffnerv_solo c300solo 0.35 0.75 1.5 3
-    anchors 0 nerv720_cgtf32_s0 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-      --tag cgtf32open0 --per-gpu 1 --cfg-options seed=0 fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
-    anchors 1 nerv720_tf32_s1 --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
-      --tag tf32open1 --per-gpu 1 --cfg-options seed=1 fit.tf32=None &
+    nerv_s_tf32 0 0 compiled
+    nerv_s_tf32 1 1
     for i in 0 1; do
       budget=$([ "$i" = 0 ] && echo 1.5 || echo 3)
       # the keyframes are coded before the first call's fit (cached in the work dir after)
@@ -399,9 +404,7 @@ case $CALL in
     # (GPU 3); chained as call 21
     need_gpus 4
     for seed in 2 3 4; do
-      anchors $(( seed - 2 )) "nerv720_cgtf32_s$seed" --protocols nerv --codecs nerv \
-        --parameters-of 'nerv:nerv=3.2' --tag "cgtf32open$seed" --per-gpu 1 \
-        --cfg-options seed=$seed fit.tf32=None "${COMPILED_CUDA_GRAPHS[@]}" &
+      nerv_s_tf32 $(( seed - 2 )) "$seed" compiled
     done
     anchors 3 ffnerv_solo_0.35_s1 --protocols hnerv --codecs ffnerv --parameters 0.35 \
       --sized-as ffnerv=nerv --tag c300solo1 --per-gpu 1 \

@@ -84,7 +84,6 @@ CONFIG_INPUT_CODES = {k: CONFIG.codec.network[k] for k in INPUT_CODES if k in CO
 OFFICIAL_INPUT_CODES = dict(pe_rounding="official", frame_times="open")
 
 
-
 def _import_file(name: str, path: Path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
