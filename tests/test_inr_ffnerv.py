@@ -513,6 +513,32 @@ def test_bunny_3m_network_splits_between_grids_and_decoder(monkeypatch):
     assert 6 <= cfg["first_width"] / cfg["channels"] <= 10  # near the paper's expansion of 8
 
 
+def bunny_grid_share(cfg) -> float:
+    with torch.device("meta"):
+        net = build_network(dict(cfg, type="FFNeRV", height=640, width=1280, num_frames=132))
+    return count_parameters(net.grids) / count_parameters(net)
+
+
+@pytest.mark.parametrize("nominal", [0.35e6, 0.75e6, 1.5e6, 3e6])
+def test_grids_hold_at_most_a_third_where_shorter_grids_fit(monkeypatch, nominal):
+    """At Bunny's 0.35M the paper's grid lengths (66 + 132 slots) leave a 64-wide decoder and
+    45 % of the parameters in grids (slots fill what the widths leave); the solver halves the
+    grids instead. Where the paper's lengths stay within a third (0.75M-3M), they are kept."""
+    from test_inr_nerv_dnerv import anchors_bunny
+
+    monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
+    budget = anchors_bunny().AS_PUBLISHED[("hnerv", "nerv")][nominal]
+    solved = ffnerv_module.solve_size(640, 1280, 132, budget)
+    paper_lengths = ffnerv_module.solve_size(640, 1280, 132, budget, max_grid_share=1.0)
+    assert bunny_grid_share(solved) <= ffnerv_module.MAX_GRID_SHARE, solved
+    if bunny_grid_share(paper_lengths) <= ffnerv_module.MAX_GRID_SHARE:
+        assert solved == paper_lengths and solved["grid_lengths"][-1] == 132
+    else:
+        assert nominal == 0.35e6 and bunny_grid_share(paper_lengths) > 0.4, paper_lengths
+        assert solved["grid_lengths"][-1] == 66, solved  # halved once
+        assert solved["first_width"] > paper_lengths["first_width"], (solved, paper_lengths)
+
+
 def test_budget_below_the_smallest_network_warns_once_and_uses_it():
     with pytest.warns(UserWarning, match="below the smallest FFNeRV network for 14 frames of 256x320"):
         cfg = FFNeRVCodec().network_config(256, 320, 14, 5000)

@@ -43,6 +43,10 @@ PAPER_EXPANSION = 8          # first decoder width = 8 * grid channels (official
 EXPANSION_RANGE = (4, 16)    # widths the budget solver may use around it
 MAX_CHANNELS = 4096          # give up searching for widths the groups divide beyond this
 NEAR_BUDGET = 0.01           # candidates this close (share of the budget) to the best count tie
+# The grids' largest share of a solved network's parameters where shorter grids fit: on Bunny
+# at 0.35M parameters the paper-length grids took 45 %, and splits with 13-27 % trained 0.3 to
+# 0.8 dB better at equal epochs (docs/results/anchors.md, session 13); 16-26 % at 0.75M-3M.
+MAX_GRID_SHARE = 1 / 3
 
 
 @functools.lru_cache(maxsize=4096)
@@ -71,7 +75,8 @@ def _groups_divide_widths(first_width: int, num_stages: int, min_channels: int, 
 
 
 def solve_size(height: int, width: int, num_frames: int, target_params: int, num_grids: int = 2,
-               min_channels: int = 24, groups: int = 8) -> dict:
+               min_channels: int = 24, groups: int = 8,
+               max_grid_share: float = MAX_GRID_SHARE) -> dict:
     """Network arguments (``channels``, ``first_width``, ``grid_lengths``) of the largest FFNeRV
     with at most ``target_params`` parameters, shaped as close to the paper's as the budget allows.
 
@@ -79,17 +84,39 @@ def solve_size(height: int, width: int, num_frames: int, target_params: int, num
     decoder width (4C to 16C, the paper's is 8C; every width but the last a multiple of
     ``groups``, as the official grouped convolutions need) and the lengths of the
     shorter grids (the default halves per grid, see ``default_grid_lengths``; extra slots, up to
-    one per frame, fill what the widths leave). Among the candidates within ``NEAR_BUDGET`` of the
-    best count, the one nearest to expansion 8 with the fewest extra slots wins. Raises
-    ``BudgetBelowSmallestNetwork`` when not even the smallest network fits.
+    the longest grid's length, fill what the widths leave). Among the candidates within
+    ``NEAR_BUDGET`` of the best count, the one nearest to expansion 8 with the fewest extra slots
+    wins.
+
+    Where that network holds more than ``max_grid_share`` of its parameters in its grids (small
+    budgets: the few widths the groups allow leave much of the budget to grid slots), every grid
+    is halved in length, as often as needed, and the search runs again with extra slots only
+    while the grids stay within that share. Raises ``BudgetBelowSmallestNetwork`` when not even
+    the smallest network fits.
     """
+    lengths = default_grid_lengths(num_frames, num_grids)
+    share_cap = None  # the paper's lengths first, their extra slots as the budget allows
+    while True:
+        solved, grid_share = _solve_at_lengths(height, width, num_frames, target_params, lengths,
+                                               share_cap, num_grids, min_channels, groups)
+        shorter = tuple(max(2, n // 2) for n in lengths)
+        if grid_share <= max_grid_share or shorter == lengths:
+            return solved
+        lengths, share_cap = shorter, max_grid_share
+
+
+def _solve_at_lengths(height: int, width: int, num_frames: int, target_params: int,
+                      lengths: tuple[int, ...], share_cap: float | None, num_grids: int,
+                      min_channels: int, groups: int) -> tuple[dict, float]:
+    """``solve_size``'s search with grids of ``lengths`` (their extra slots, if any, keeping the
+    grids within ``share_cap`` of the parameters): (network arguments, the grids' share)."""
     plan = stride_plan(height, width)
     base_h, base_w = plan[:2]
-    lengths = default_grid_lengths(num_frames, num_grids)
-    spare_slots = sum(num_frames - n for n in lengths[:-1])
+    longest = lengths[-1]
+    spare_slots = sum(longest - n for n in lengths[:-1])
     lo_exp, hi_exp = EXPANSION_RANGE
 
-    candidates = []  # (parameters, distance from expansion 8, extra slots, channels, first width)
+    candidates = []  # (parameters, distance from expansion 8, extra slots, channels, first width, grids)
     smallest = None  # (parameters, first width) of the smallest network
     channels = num_grids
     while True:
@@ -122,9 +149,12 @@ def solve_size(height: int, width: int, num_frames: int, target_params: int, num
             used = size(i)
             if used <= target_params:
                 extra = min((target_params - used) // slot, spare_slots)
+                if share_cap is not None:  # (grids + extra * slot) / (used + extra * slot) <= cap
+                    extra = max(0, min(extra, math.floor((share_cap * used - grids)
+                                                         / (slot * (1 - share_cap)))))
                 candidates.append((used + extra * slot,
                                    abs(math.log(widths[i] / (PAPER_EXPANSION * channels))),
-                                   extra, channels, widths[i]))
+                                   extra, channels, widths[i], grids + extra * slot))
         channels += num_grids
     fixed = dict(num_grids=num_grids, min_channels=min_channels, groups=groups)
     if not candidates:
@@ -134,13 +164,14 @@ def solve_size(height: int, width: int, num_frames: int, target_params: int, num
             dict(channels=num_grids, first_width=smallest[1], grid_lengths=lengths, **fixed))
     best = max(c[0] for c in candidates)
     near = [c for c in candidates if c[0] >= best - NEAR_BUDGET * target_params]
-    _, _, extra, channels, w1 = min(near, key=lambda c: (c[1], c[2]))
+    total, _, extra, channels, w1, grid_parameters = min(near, key=lambda c: (c[1], c[2]))
     grown = list(lengths)
     for g in range(num_grids - 2, -1, -1):  # extra slots go to the longer of the short grids first
-        add = min(extra, num_frames - grown[g])
+        add = min(extra, longest - grown[g])
         grown[g] += add
         extra -= add
-    return dict(channels=channels, first_width=w1, grid_lengths=tuple(grown), **fixed)
+    return (dict(channels=channels, first_width=w1, grid_lengths=tuple(grown), **fixed),
+            grid_parameters / total)
 
 
 def neighbour_indices(frame_index: torch.Tensor, num_frames: int,
