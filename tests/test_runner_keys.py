@@ -4,6 +4,7 @@ from the config when set, and derive them from the short fit keys otherwise."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -175,3 +176,89 @@ def test_fit_tf32_bad_value_stops_before_the_fit_directory(data_root, tmp_path, 
     assert "fit.tf32 is 1" in err and err.count("\n") == 0
     assert not (work / "fit").exists()
 
+
+
+class RecordLosses(Hook):
+    """Test hook: each step's losses as the model returned them (it runs first), and what the
+    message hub's ``train/loss`` holds after RuntimeInfoHook has run (``after``)."""
+
+    priority = "HIGHEST"
+    steps: list = []
+    hub: list = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        RecordLosses.steps.append((runner.epoch, batch_idx, len(runner.train_dataloader),
+                                   float(outputs["loss"])))
+
+
+class RecordHub(Hook):
+    priority = "LOWEST"
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        history = runner.message_hub.log_scalars.get("train/loss")
+        RecordLosses.hub.append(list(history.data[0]) if history is not None else [])
+
+
+HOOKS.register_module(module=RecordLosses, force=True)
+HOOKS.register_module(module=RecordHub, force=True)
+
+
+@pytest.mark.parametrize("sync_each_step", [False, True])
+def test_losses_reach_the_message_hub_when_logged_not_every_step(data_root, tmp_path,  # noqa: F811
+                                                                  sync_each_step):
+    """Without fit.sync_each_step the losses stay on the device between the logger's prints:
+    the hub gets one value per printed period, the mean of that period's steps."""
+    RecordLosses.steps, RecordLosses.hub = [], []
+    config = tmp_path / "record.py"
+    config.write_text(f"_base_ = [{str(find_config('compress', 'nerv'))!r}]\n"
+                      "fit = dict(custom_hooks=[dict(type='RecordLosses'), dict(type='RecordHub')])\n")
+    work = tmp_path / "nerv"
+    assert run_tool(data_root, "nerv", work, str(config), "fit.max_epochs=2", "fit.batch_size=1",
+                    "fit.log_interval=3", f"fit.sync_each_step={sync_each_step}") == 0
+    steps, hub = RecordLosses.steps, RecordLosses.hub
+    per_epoch = steps[0][2]
+    assert per_epoch > 3 and per_epoch % 3 and len(steps) == 2 * per_epoch == len(hub)
+    if sync_each_step:
+        assert hub[-1] == pytest.approx([s[3] for s in steps])
+        return
+    printed = [i for i, (_, b, n, _) in enumerate(steps) if (b + 1) % 3 == 0 or b + 1 == n]
+    expected, start = [], 0
+    for i in printed:
+        period = [s[3] for s in steps[start:i + 1]]
+        expected.append(sum(period) / len(period))
+        start = i + 1
+    assert hub[-1] == pytest.approx(expected, rel=1e-6)
+    grew = [i for i in range(len(hub)) if len(hub[i]) > (len(hub[i - 1]) if i else 0)]
+    assert grew == printed  # nothing reached the hub between prints
+    log = "".join(p.read_text() for p in (work / "fit" / "shared").glob("*/*.log"))
+    printed_losses = [float(x) for x in re.findall(r" loss: ([0-9.e+-]+)", log)]
+    # the logger prints every third step, not an epoch's last (LoggerHook's ignore_last); each
+    # print shows its own period's mean
+    by_logger = [e for i, e in zip(printed, expected) if (steps[i][1] + 1) % 3 == 0]
+    assert printed_losses == pytest.approx(by_logger, abs=1e-4)
+
+
+@pytest.mark.parametrize("sync_each_step", [False, True])
+def test_on_a_gpu_batches_come_pinned_and_are_copied_without_blocking(monkeypatch, tmp_path,
+                                                                      sync_each_step):
+    from types import SimpleNamespace
+
+    from toolkit.engine.fit import runner_config
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cfg = load_config(find_config("compress", "nerv"), {"fit.sync_each_step": sync_each_step})
+    codec = SimpleNamespace(name="nerv", fit_model="NeRVFitModel")
+    job = SimpleNamespace(name="shared", network=dict(type="NeRV"))
+    runner = runner_config(cfg, codec, job, tmp_path, dict(type="SourceFrames"))
+    hooks = [h["type"] for h in runner.custom_hooks]
+    assert runner.train_dataloader.pin_memory is not sync_each_step
+    assert runner.model.data_preprocessor.non_blocking is not sync_each_step
+    assert ("LossReadAtLogging" in hooks) is not sync_each_step
+
+
+def test_fit_sync_each_step_other_than_a_bool_is_refused(data_root, tmp_path, capsys):  # noqa: F811
+    work = tmp_path / "nerv"
+    assert run_tool(data_root, "nerv", work, "fit.sync_each_step=1") != 0
+    err = capsys.readouterr().err.strip()
+    assert "fit.sync_each_step is 1" in err and err.count("\n") == 0
+    assert not (work / "fit").exists()

@@ -14,10 +14,18 @@
 #                    2080 Ti had no TF32); True: TF32 for both. Set while the fit trains and
 #                    renders. It matters for float32 fits (amp=None); under autocast,
 #                    convolutions and matmuls run in the autocast dtype.
+#   sync_each_step   False: the losses are read back from the device only when the logger
+#                    prints them (`LossReadAtLogging`), and on a GPU batches come from pinned
+#                    memory and are copied without blocking, so the host need not wait for
+#                    the GPU at each step. True: mmengine's way, each step's losses read as
+#                    Python floats and its batch copied from pageable memory, both of which
+#                    wait for the GPU (for timing the two against each other; what is fitted
+#                    is the same).
 fit = dict(
     optim_wrapper=dict(type='OptimWrapper'),
     param_scheduler=None,
     tf32=None,
+    sync_each_step=False,
     default_hooks=dict(
         timer=dict(type='IterTimerHook'),
         logger=dict(type='LoggerHook'),

@@ -58,6 +58,14 @@ def check_tf32(tf32) -> None:
                           f"float32) or True (TF32)")
 
 
+def check_sync_each_step(value) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"fit.sync_each_step is {value!r}: give False (losses read back when "
+                          f"logged, batches copied without blocking) or True (each step waits "
+                          f"for the GPU, as in mmengine's loop)")
+    return value
+
+
 @contextmanager
 def float32_precision(tf32: bool | None):
     """``fit.tf32`` while a fit trains and renders. None leaves PyTorch's setting (by default,
@@ -171,6 +179,13 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
     fit = cfg.fit
     on_gpu = torch.cuda.is_available()
     epochs = fit.max_epochs
+    keys = runner_keys(fit, on_gpu)
+    log_interval = keys["default_hooks"].get("logger", {}).get("interval")
+    # Unless fit.sync_each_step, a step's losses are read back only when logged and its batch
+    # comes from pinned memory, copied without blocking: neither makes the host wait for the
+    # GPU at each step, so it can queue the next step while the GPU runs this one (a sync of
+    # another kind, e.g. mmengine logging fit.clip_grad's norm, still waits).
+    sync_each_step = check_sync_each_step(fit.get("sync_each_step", False))
     return Config(dict(
         default_scope="toolkit",
         # Unique per Runner: mmengine keys its logger and message hub by this name, so two
@@ -178,17 +193,24 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
         experiment_name=f"{codec.name}_{job.name}_{time.strftime('%Y%m%d_%H%M%S')}_{uuid.uuid4().hex[:8]}",
         work_dir=str(fit_dir),
         model=dict(type=codec.fit_model, network=job.network, **fit.get("model", {}),
+                   data_preprocessor=dict(type="BaseDataPreprocessor",
+                                          non_blocking=on_gpu and not sync_each_step),
                    compile=_compile_options(fit.get("compile")),
                    compile_check_across_processes=cfg.get("launcher", "none") != "none"),
         train_dataloader=dict(
             batch_size=fit.batch_size, num_workers=fit.get("num_workers", 0),
             persistent_workers=fit.get("num_workers", 0) > 0,
+            pin_memory=on_gpu and not sync_each_step,
             sampler=dict(type="DefaultSampler", shuffle=True),
             collate_fn=dict(type="default_collate"), dataset=dataset),
         train_cfg=dict(by_epoch=True, max_epochs=epochs),
-        **runner_keys(fit, on_gpu),
+        **keys,
+        # the hub holds one loss per printed period (LossReadAtLogging): print the last one
+        log_processor=dict(custom_cfg=[] if sync_each_step else [
+            dict(data_src="loss", method_name="mean", window_size=1)]),
         custom_hooks=[dict(type="FitClock")] + list(fit.get("custom_hooks", [])) + (
-            [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []),
+            [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []) + (
+            [] if sync_each_step else [dict(type="LossReadAtLogging", interval=log_interval)]),
         env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
         launcher=cfg.get("launcher", "none"),
         randomness=dict(seed=cfg.get("seed", 0)),
@@ -201,7 +223,8 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
 #: Fit settings that change how a fit runs or is logged, not what it fits: left out of its
 #: fingerprint, so a fit may be resumed with more loader workers or another time limit.
 FIT_KEYS_NOT_FINGERPRINTED = ("num_workers", "log_interval", "checkpoint_interval", "default_hooks",
-                              "custom_hooks", "max_time_s", "compile", "max_frames_in_memory")
+                              "custom_hooks", "max_time_s", "compile", "max_frames_in_memory",
+                              "sync_each_step")
 
 #: Fit keys at their defaults (configs/_base_/fit.py) are left out of a fit's fingerprint,
 #: so fits made before the keys existed are still reused.
@@ -286,6 +309,7 @@ def fit_job(cfg, codec, job, work_dir: Path, dataset: dict, fingerprint: dict | 
     if resume_from is None and not cfg.get("resume") and _holds_fit(fit_dir):
         notice(f"starting the fit in {fit_dir} over; --resume continues it from its checkpoint")
     check_tf32(cfg.fit.get("tf32"))
+    check_sync_each_step(cfg.fit.get("sync_each_step", False))
     if main and fingerprint is not None:
         record.write(fingerprint)
     runner = Runner.from_cfg(runner_config(cfg, codec, job, fit_dir, dataset, resume_from))

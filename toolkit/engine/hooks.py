@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import torch
 from mmengine.hooks import Hook
 
 from toolkit.registry import HOOKS
@@ -72,3 +73,39 @@ class FitClock(Hook):
 
     def before_save_checkpoint(self, runner, checkpoint) -> None:
         checkpoint.setdefault("meta", {})[self.META_KEY] = self.seconds()
+
+
+@HOOKS.register_module()
+class LossReadAtLogging(Hook):
+    """The training losses read back from the device only when the logger prints them.
+
+    mmengine's RuntimeInfoHook turns every step's losses into Python floats (``.item()``): a
+    device sync per step, after which the GPU waits while the host prepares the next step. This
+    hook runs before it and sums the losses on the device; at the steps the LoggerHook prints
+    (every ``interval`` steps of an epoch, and the epoch's last) it hands RuntimeInfoHook their
+    mean since the last print (and at each epoch's end), at the others nothing. So the message
+    hub's ``train/loss`` holds one value per period, and the fit's log processor prints the
+    last one (``runner_config``). ``interval`` None (no logger): once an epoch.
+    """
+
+    priority = "HIGHEST"  # before RuntimeInfoHook ("VERY_HIGH"), which reads ``outputs``
+
+    def __init__(self, interval: int | None = None):
+        if interval is not None and interval < 1:
+            raise ValueError(f"LossReadAtLogging needs interval >= 1 or None, got {interval}")
+        self.interval = interval
+        self.sums: dict = {}
+        self.steps = 0
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if not outputs:
+            return
+        for key, value in outputs.items():
+            value = value.detach() if isinstance(value, torch.Tensor) else value
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.steps += 1
+        outputs.clear()
+        printed = self.interval is not None and self.every_n_inner_iters(batch_idx, self.interval)
+        if printed or self.end_of_epoch(runner.train_dataloader, batch_idx):
+            outputs.update({key: total / self.steps for key, total in self.sums.items()})
+            self.sums, self.steps = {}, 0
