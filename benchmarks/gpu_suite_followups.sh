@@ -60,8 +60,8 @@
 #                  the solver's network since it caps the grids at a third (seeds 0, 1), and
 #                  the two other splits of call 24 that are not it
 #   call 26 (next session, 4 GPUs, one call): NeRV-S for 60 epochs four ways (peer_nerv_fit's
-#                  plain loop; the anchors fit eager, compiled, without loader workers): what
-#                  a step costs on each path
+#                  plain loop; the anchors fit eager, compiled, and eager with a sync each
+#                  step): what a step costs each way
 # Chained calls: a machine stays warm 30 s after a call. In sessions 11 and 13 more passed on
 # our side, the next call found a fresh machine, and its fits started again from epoch 0. So
 # a call is written to finish its fits itself; the suite says at its start whether earlier
@@ -501,15 +501,16 @@ case $CALL in
     # compiled with CUDA graphs through tools/compress_dataset.py (session 12), each alone on
     # its GPU. Here OVERHEAD_EPOCHS (default 60; a schedule of that many epochs: a timing, not a
     # quality run) four ways: the plain loop (GPU 0), the anchors fit eager (GPU 1), compiled
-    # with CUDA graphs (GPU 2), eager without loader worker processes (GPU 3). The fits' seconds
-    # (the records' fit_time_s) over their steps give what a step costs on each path
+    # with CUDA graphs (GPU 2), and eager with fit.sync_each_step=True (GPU 3: each step's loss
+    # read back and its batch copied from pageable memory, as before 6e6ece4). The
+    # fits' seconds (the records' fit_time_s) over their steps give what a step costs each way
     need_gpus 4
     e=${OVERHEAD_EPOCHS:-60}
     ( on_gpu 0 timeout "$(limit 400)" python3 benchmarks/peer_nerv_fit.py --official "$PEERS/NeRV" \
         $TINY_FLAG --impl ours --epochs "$e" --seed 0 --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
         --out "$OUT/peer_nerv_fit.jsonl" > "$WORK/overhead_plain.log" 2>&1
       log "end overhead_plain rc=$? $(tail -n 1 "$WORK/overhead_plain.log")" ) &
-    for variant in "eager:1:" "compiled:2:${COMPILED_CUDA_GRAPHS[*]}" "noworkers:3:fit.num_workers=0"; do
+    for variant in "eager:1:" "compiled:2:${COMPILED_CUDA_GRAPHS[*]}" "synced:3:fit.sync_each_step=True"; do
       IFS=: read -r tag g options <<< "$variant"
       # shellcheck disable=SC2086  # the options are a list
       anchors "$g" "overhead_$tag" --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
