@@ -521,9 +521,10 @@ def bunny_grid_share(cfg) -> float:
 
 @pytest.mark.parametrize("nominal", [0.35e6, 0.75e6, 1.5e6, 3e6])
 def test_grids_hold_at_most_a_third_where_shorter_grids_fit(monkeypatch, nominal):
-    """At Bunny's 0.35M the paper's grid lengths (66 + 132 slots) leave a 64-wide decoder and
-    45 % of the parameters in grids (slots fill what the widths leave); the solver halves the
-    grids instead. Where the paper's lengths stay within a third (0.75M-3M), they are kept."""
+    """At Bunny's 0.35M the paper's grid lengths leave a 64-wide decoder, and the slots that
+    fill what the widths leave grow the grids to 132 + 132 (45 % of the parameters); the solver
+    halves the grids instead. Where the paper's lengths stay within a third (0.75M-3M), they
+    are kept."""
     from test_inr_nerv_dnerv import anchors_bunny
 
     monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
@@ -537,6 +538,31 @@ def test_grids_hold_at_most_a_third_where_shorter_grids_fit(monkeypatch, nominal
         assert nominal == 0.35e6 and bunny_grid_share(paper_lengths) > 0.4, paper_lengths
         assert solved["grid_lengths"][-1] == 66, solved  # halved once
         assert solved["first_width"] > paper_lengths["first_width"], (solved, paper_lengths)
+
+
+def test_the_papers_shape_at_3m_gets_halved_grids(monkeypatch):
+    """1080x1920, 600 frames, 3M: the paper-length grids (483 + 600 slots) would hold 52 %."""
+    monkeypatch.setattr(ffnerv_module, "stride_plan", lambda h, w: PAPER_PLANS[(h, w)])
+    solved = ffnerv_module.solve_size(1080, 1920, 600, 3_000_000)
+    assert (solved["channels"], solved["first_width"], solved["grid_lengths"]) == (24, 192, (242, 300))
+
+
+@pytest.mark.parametrize("height, width, frames", [(640, 1280, 132), (1080, 1920, 600)])
+def test_shorter_grids_never_leave_the_budget_unused(height, width, frames):
+    """A network with halved grids is taken only where it still fills the budget (within the
+    codec's 5 %); below that the paper-length one is kept, as at 310k for Bunny."""
+    for budget in range(150_000, 1_000_001, 40_000):
+        try:
+            count, cfg = solved_count(height, width, frames, budget)  # warns (an error) if short
+        except UserWarning as warning:
+            assert "below the smallest FFNeRV network" in str(warning)
+            continue
+        assert 0.95 * budget <= count <= budget, (budget, cfg)
+
+
+def test_a_one_frame_video_gets_two_slot_grids():
+    solved = ffnerv_module.solve_size(64, 80, 1, 100_000)
+    assert solved["grid_lengths"] == (2, 2)  # each grid at least 2 slots (1 + 1 before)
 
 
 def test_budget_below_the_smallest_network_warns_once_and_uses_it():

@@ -24,6 +24,7 @@ from toolkit.codecs.base import Codec, Encoded, FitJob, Preparation
 from toolkit.codecs.bitstream import (MAX_FRAME_SIDE, MAX_VIDEO_PIXELS, Bitstream, HeaderFields,
                                       bitstream_error)
 from toolkit.codecs.entropy import pack_state_dict, unpack_state_dict
+from toolkit.codecs.inr import ffnerv
 from toolkit.codecs.inr import keyframes as kf
 from toolkit.codecs.inr.blocks import PE_ROUNDINGS
 from toolkit.codecs.inr.nerv import FRAME_TIMES
@@ -500,7 +501,7 @@ class FFNeRVCodec(INRCodec):
     per_video = True
 
     # Shares of the budget a solved network may leave unused before the codec warns.
-    BUDGET_TOLERANCE = 0.05
+    BUDGET_TOLERANCE = ffnerv.BUDGET_TOLERANCE
 
     def extra_network_args(self, num_frames):
         return dict(num_frames=num_frames)
