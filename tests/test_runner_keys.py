@@ -169,13 +169,14 @@ def test_runner_keys_reach_the_runner(data_root, tmp_path):  # noqa: F811
     assert "lr: 5.0000e-04" in log and "lr: 5.0000e-05" not in log  # no warmup from 0.1 x lr
 
 
-def test_fit_tf32_bad_value_stops_before_the_fit_directory(data_root, tmp_path, capsys):  # noqa: F811
+@pytest.mark.parametrize("key", ["tf32", "sync_each_step"])
+def test_fit_switch_bad_value_stops_before_the_fit_directory(data_root, tmp_path, capsys,  # noqa: F811
+                                                             key):
     work = tmp_path / "nerv"
-    assert run_tool(data_root, "nerv", work, "fit.tf32=1") != 0
+    assert run_tool(data_root, "nerv", work, f"fit.{key}=1") != 0
     err = capsys.readouterr().err.strip()
-    assert "fit.tf32 is 1" in err and err.count("\n") == 0
+    assert f"fit.{key} is 1" in err and err.count("\n") == 0
     assert not (work / "fit").exists()
-
 
 
 class RecordLosses(Hook):
@@ -254,11 +255,3 @@ def test_on_a_gpu_batches_come_pinned_and_are_copied_without_blocking(monkeypatc
     assert runner.train_dataloader.pin_memory is not sync_each_step
     assert runner.model.data_preprocessor.non_blocking is not sync_each_step
     assert ("LossReadAtLogging" in hooks) is not sync_each_step
-
-
-def test_fit_sync_each_step_other_than_a_bool_is_refused(data_root, tmp_path, capsys):  # noqa: F811
-    work = tmp_path / "nerv"
-    assert run_tool(data_root, "nerv", work, "fit.sync_each_step=1") != 0
-    err = capsys.readouterr().err.strip()
-    assert "fit.sync_each_step is 1" in err and err.count("\n") == 0
-    assert not (work / "fit").exists()
