@@ -63,3 +63,31 @@ def test_long_video_measured_in_chunks_equals_measured_at_once():
     assert chunked_psnr.shape == chunked_ssim.shape == (23,)
     np.testing.assert_allclose(chunked_psnr, psnr(dec, ref).numpy(), rtol=0, atol=1e-5)
     np.testing.assert_allclose(chunked_ssim, ms_ssim(dec, ref).numpy(), rtol=0, atol=1e-6)
+
+
+def test_masked_loss_is_the_loss_of_the_kept_images_without_indexing_by_the_mask():
+    """D-NeRV's padded frames are weighted out; the mask is never used to index (on a GPU that
+    would read its count back: a device sync at every step)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Ops(TorchDispatchMode):
+        seen: set = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Ops.seen.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 3, 32, 40)
+    pred = (target + 0.05 * torch.randn_like(target)).clamp(0, 1).requires_grad_()
+    valid = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    weights = dict(mse=1.0, l1=0.7, ssim_weight=0.3)
+    with Ops():
+        masked = reconstruction_loss(pred, target, valid, **weights)
+    assert not {"nonzero", "masked_select", "index"} & Ops.seen, Ops.seen
+    kept = reconstruction_loss(pred[valid.bool()], target[valid.bool()], **weights)
+    assert torch.allclose(masked, kept, atol=1e-6)
+    (grad,) = torch.autograd.grad(masked, pred)
+    assert not grad[~valid.bool()].any()  # padded frames get no gradient
+    nothing = reconstruction_loss(pred, target, torch.zeros_like(valid), **weights)
+    assert nothing.item() == 0.0

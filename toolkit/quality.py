@@ -127,17 +127,23 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.T
     """Weighted MSE + L1 + (1 - SSIM) over images (..., 3, H, W); ``valid`` (...) masks images.
 
     D-NeRV on UCF101: mse=1, ssim_weight=0.03. NeRV/FFNeRV: l1=0.7, ssim_weight=0.3.
+    Masked images are weighted out of per-image means rather than indexed away: indexing by
+    a mask needs its count on the host, a device sync at every training step.
     """
     pred = pred.float().reshape(-1, *pred.shape[-3:])
     target = target.float().reshape(-1, *target.shape[-3:])
-    if valid is not None:
-        keep = valid.reshape(-1).bool()
-        pred, target = pred[keep], target[keep]
+    weight = None if valid is None else valid.reshape(-1).to(pred.dtype)
+
+    def mean(per_image: torch.Tensor) -> torch.Tensor:
+        if weight is None:
+            return per_image.mean()
+        return (per_image * weight).sum() / weight.sum().clamp_min(1)
+
     loss = pred.new_zeros(())
     if mse:
-        loss = loss + mse * (pred - target).pow(2).mean()
+        loss = loss + mse * mean((pred - target).pow(2).mean(dim=(1, 2, 3)))
     if l1:
-        loss = loss + l1 * (pred - target).abs().mean()
+        loss = loss + l1 * mean((pred - target).abs().mean(dim=(1, 2, 3)))
     if ssim_weight:
-        loss = loss + ssim_weight * (1 - ssim(pred, target)).mean()
+        loss = loss + ssim_weight * mean(1 - ssim(pred, target))
     return loss
