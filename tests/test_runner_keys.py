@@ -45,7 +45,16 @@ def test_explicit_runner_keys_override_the_derived_ones():
     assert keys["param_scheduler"] == [dict(type="ConstantLR", factor=1.0, by_epoch=True)]
     assert keys["default_hooks"]["checkpoint"] == dict(
         type="CheckpointHook", interval=25, max_keep_ckpts=5, save_last=True)
-    assert "logger" not in keys["default_hooks"] and "timer" in keys["default_hooks"]
+    # None reaches mmengine, which then leaves its own LoggerHook out too
+    assert keys["default_hooks"]["logger"] is None and "timer" in keys["default_hooks"]
+
+
+@pytest.mark.parametrize("amp, loss_scale", [("bfloat16", dict(enabled=False)), ("float16", None)])
+def test_bf16_autocast_has_no_loss_scaler(amp, loss_scale):
+    """float16 needs dynamic loss scaling; bf16 does not, and its scaler's inf check would
+    read a flag back from the GPU at every step."""
+    wrapper = runner_keys(_fit(**{"fit.amp": amp}), on_gpu=True)["optim_wrapper"]
+    assert wrapper["type"] == "AmpOptimWrapper" and wrapper.get("loss_scale") == loss_scale
 
 
 def test_misspelt_runner_key_is_refused():
@@ -204,25 +213,32 @@ HOOKS.register_module(module=RecordLosses, force=True)
 HOOKS.register_module(module=RecordHub, force=True)
 
 
-@pytest.mark.parametrize("sync_each_step", [False, True])
+@pytest.mark.parametrize("how", ["logged every 3", "synced", "no logger"])
 def test_losses_reach_the_message_hub_when_logged_not_every_step(data_root, tmp_path,  # noqa: F811
-                                                                  sync_each_step):
-    """Without fit.sync_each_step the losses stay on the device between the logger's prints:
-    the hub gets one value per printed period, the mean of that period's steps."""
+                                                                  how):
+    """Without fit.sync_each_step the losses stay on the device between the logger's prints
+    (at its own interval; without a logger, once an epoch): the hub gets one value per
+    period, the mean of that period's steps, and the log prints each period's."""
     RecordLosses.steps, RecordLosses.hub = [], []
     config = tmp_path / "record.py"
     config.write_text(f"_base_ = [{str(find_config('compress', 'nerv'))!r}]\n"
                       "fit = dict(custom_hooks=[dict(type='RecordLosses'), dict(type='RecordHub')])\n")
     work = tmp_path / "nerv"
+    options = {"logged every 3": ["fit.default_hooks.logger.interval=3", "fit.log_interval=5"],
+               "synced": ["fit.log_interval=3", "fit.sync_each_step=True"],
+               "no logger": ["fit.default_hooks.logger=None", "fit.log_interval=3"]}[how]
     assert run_tool(data_root, "nerv", work, str(config), "fit.max_epochs=2", "fit.batch_size=1",
-                    "fit.log_interval=3", f"fit.sync_each_step={sync_each_step}") == 0
+                    *options) == 0
     steps, hub = RecordLosses.steps, RecordLosses.hub
     per_epoch = steps[0][2]
     assert per_epoch > 3 and per_epoch % 3 and len(steps) == 2 * per_epoch == len(hub)
-    if sync_each_step:
+    log = "".join(p.read_text() for p in (work / "fit" / "shared").glob("*/*.log"))
+    printed_losses = [float(x) for x in re.findall(r" loss: ([0-9.e+-]+)", log)]
+    if how == "synced":
         assert hub[-1] == pytest.approx([s[3] for s in steps])
         return
-    printed = [i for i, (_, b, n, _) in enumerate(steps) if (b + 1) % 3 == 0 or b + 1 == n]
+    every = 3 if how == "logged every 3" else per_epoch + 1
+    printed = [i for i, (_, b, n, _) in enumerate(steps) if (b + 1) % every == 0 or b + 1 == n]
     expected, start = [], 0
     for i in printed:
         period = [s[3] for s in steps[start:i + 1]]
@@ -231,12 +247,9 @@ def test_losses_reach_the_message_hub_when_logged_not_every_step(data_root, tmp_
     assert hub[-1] == pytest.approx(expected, rel=1e-6)
     grew = [i for i in range(len(hub)) if len(hub[i]) > (len(hub[i - 1]) if i else 0)]
     assert grew == printed  # nothing reached the hub between prints
-    log = "".join(p.read_text() for p in (work / "fit" / "shared").glob("*/*.log"))
-    printed_losses = [float(x) for x in re.findall(r" loss: ([0-9.e+-]+)", log)]
-    # the logger prints every third step, not an epoch's last (LoggerHook's ignore_last); each
-    # print shows its own period's mean
+    # the logger prints every third step, not an epoch's last (LoggerHook's ignore_last)
     by_logger = [e for i, e in zip(printed, expected) if (steps[i][1] + 1) % 3 == 0]
-    assert printed_losses == pytest.approx(by_logger, abs=1e-4)
+    assert printed_losses == pytest.approx(by_logger if how == "logged every 3" else [], abs=1e-4)
 
 
 @pytest.mark.parametrize("sync_each_step", [False, True])

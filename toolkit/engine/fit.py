@@ -162,13 +162,17 @@ def runner_keys(fit, on_gpu: bool) -> dict:
     amp = fit.get("amp", "bfloat16") if on_gpu else None
     if amp and optim_wrapper.get("type") == "OptimWrapper":
         optim_wrapper.update(type="AmpOptimWrapper", dtype=amp)
+        if amp == "bfloat16":
+            # bf16 has float32's exponent range: no loss scaling, whose inf check would read a
+            # flag back from the GPU at every step
+            optim_wrapper.setdefault("loss_scale", dict(enabled=False))
     schedule = fit.get("param_scheduler")
     if schedule is None:
         schedule = warmup_cosine_schedule(fit.max_epochs, fit.get("warmup_ratio", 0.2))
-    hooks = {name: hook for name, hook in _plain(fit.get("default_hooks") or {}).items()
-             if hook is not None}
+    # a hook set to None stays None: mmengine then leaves its default of that name out
+    hooks = dict(_plain(fit.get("default_hooks") or {}))
     for name, key in (("logger", "log_interval"), ("checkpoint", "checkpoint_interval")):
-        if name in hooks:
+        if hooks.get(name) is not None:
             hooks[name].setdefault("interval", fit.get(key, 50 if name == "logger" else 10))
     return dict(optim_wrapper=optim_wrapper, param_scheduler=_plain(schedule), default_hooks=hooks)
 
@@ -180,7 +184,6 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
     on_gpu = torch.cuda.is_available()
     epochs = fit.max_epochs
     keys = runner_keys(fit, on_gpu)
-    log_interval = keys["default_hooks"].get("logger", {}).get("interval")
     # Unless fit.sync_each_step, a step's losses are read back only when logged and its batch
     # comes from pinned memory, copied without blocking: neither makes the host wait for the
     # GPU at each step, so it can queue the next step while the GPU runs this one (a sync of
@@ -210,7 +213,7 @@ def runner_config(cfg, codec, job, fit_dir: Path, dataset: dict, resume_from: Pa
             dict(data_src="loss", method_name="mean", window_size=1)]),
         custom_hooks=[dict(type="FitClock")] + list(fit.get("custom_hooks", [])) + (
             [dict(type="FitTimeLimit", seconds=fit.max_time_s)] if fit.get("max_time_s") else []) + (
-            [] if sync_each_step else [dict(type="LossReadAtLogging", interval=log_interval)]),
+            [] if sync_each_step else [dict(type="LossReadAtLogging")]),
         env_cfg=dict(cudnn_benchmark=on_gpu, dist_cfg=dict(backend="nccl" if on_gpu else "gloo")),
         launcher=cfg.get("launcher", "none"),
         randomness=dict(seed=cfg.get("seed", 0)),

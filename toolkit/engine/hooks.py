@@ -81,31 +81,41 @@ class LossReadAtLogging(Hook):
 
     mmengine's RuntimeInfoHook turns every step's losses into Python floats (``.item()``): a
     device sync per step, after which the GPU waits while the host prepares the next step. This
-    hook runs before it and sums the losses on the device; at the steps the LoggerHook prints
-    (every ``interval`` steps of an epoch, and the epoch's last) it hands RuntimeInfoHook their
-    mean since the last print (and at each epoch's end), at the others nothing. So the message
-    hub's ``train/loss`` holds one value per period, and the fit's log processor prints the
-    last one (``runner_config``). ``interval`` None (no logger): once an epoch.
+    hook runs before it and sums the losses on the device (in float32); at the steps the
+    runner's LoggerHook prints (every ``interval`` steps of an epoch) and at each epoch's end
+    it hands RuntimeInfoHook each loss's mean since then, at the other steps nothing. So the
+    message hub's ``train/loss`` holds one value per period, and the fit's log processor prints
+    the last one (``runner_config``). Without a LoggerHook: once an epoch. (The log's step
+    ``time`` is then uneven: the step that reads the losses waits for the queued GPU work.)
     """
 
     priority = "HIGHEST"  # before RuntimeInfoHook ("VERY_HIGH"), which reads ``outputs``
 
-    def __init__(self, interval: int | None = None):
-        if interval is not None and interval < 1:
-            raise ValueError(f"LossReadAtLogging needs interval >= 1 or None, got {interval}")
-        self.interval = interval
+    def __init__(self):
+        self.interval = None
         self.sums: dict = {}
-        self.steps = 0
+        self.counts: dict = {}
+
+    def before_train(self, runner) -> None:
+        from mmengine.hooks import LoggerHook, RuntimeInfoHook
+
+        order = [type(h) for h in runner.hooks]
+        runtime = next((i for i, kind in enumerate(order) if issubclass(kind, RuntimeInfoHook)), None)
+        if runtime is not None and runtime < runner.hooks.index(self):
+            raise RuntimeError("LossReadAtLogging must run before RuntimeInfoHook, which reads "
+                               "the losses; give it a higher priority than that hook")
+        logger = next((h for h in runner.hooks if isinstance(h, LoggerHook)), None)
+        self.interval = logger.interval if logger is not None else None
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if not outputs:
             return
         for key, value in outputs.items():
-            value = value.detach() if isinstance(value, torch.Tensor) else value
+            value = value.detach().float() if isinstance(value, torch.Tensor) else float(value)
             self.sums[key] = self.sums[key] + value if key in self.sums else value
-        self.steps += 1
+            self.counts[key] = self.counts.get(key, 0) + 1
         outputs.clear()
         printed = self.interval is not None and self.every_n_inner_iters(batch_idx, self.interval)
         if printed or self.end_of_epoch(runner.train_dataloader, batch_idx):
-            outputs.update({key: total / self.steps for key, total in self.sums.items()})
-            self.sums, self.steps = {}, 0
+            outputs.update({key: total / self.counts[key] for key, total in self.sums.items()})
+            self.sums, self.counts = {}, {}
