@@ -135,6 +135,26 @@ ffnerv_as_nerv() {  # NAME TAG BUDGET...: FFNeRV at the parameter counts of the 
   done
 }
 
+ffnerv_shape() {  # GPU NAME TAG CHANNELS WIDTH LENGTHS: FFNeRV at NeRV's 0.35M count with this
+  # split between grids and decoder (grid channels, first width, grid lengths), compiled fp32,
+  # 300 epochs, in the background
+  local g=$1 name=$2 tag=$3 channels=$4 width=$5 lengths=$6
+  anchors "$g" "$name" --protocols hnerv --codecs ffnerv --parameters 0.35 \
+    --sized-as ffnerv=nerv --tag "$tag" --per-gpu 1 \
+    --cfg-options "${FFNERV_FP32_COMPILED[@]}" codec.network.channels="$channels" \
+    codec.network.first_width="$width" codec.network.grid_lengths="$lengths" &
+}
+
+peer_nerv_fit() {  # GPU NAME SECONDS ARGS...: benchmarks/peer_nerv_fit.py on one GPU for at most
+  # SECONDS (and within the deadline), in the background; its last line (the result) into the
+  # timeline
+  local g=$1 name=$2 seconds=$3; shift 3
+  ( on_gpu "$g" timeout "$(limit "$seconds")" python3 benchmarks/peer_nerv_fit.py --official "$PEERS/NeRV" \
+      $TINY_FLAG --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
+      --out "$OUT/peer_nerv_fit.jsonl" "$@" > "$WORK/$name.log" 2>&1
+    log "end $name rc=$? $(tail -n 1 "$WORK/$name.log")" ) &
+}
+
 nerv_s_tf32() {  # GPU SEED [compiled]: NeRV-S on 720x1280 with t = i / N, TF32 convolutions
   # (fit.tf32=None, as session 10's fp32 fits), eager or compiled with CUDA graphs, in the
   # background; compiled and eager differ in more than their seed, so their tags differ
@@ -437,12 +457,9 @@ case $CALL in
       for impl in official ours; do
         g=$(( 2 * i + $([ "$impl" = ours ] && echo 1 || echo 0) ))
         name=peer_nerv_${impl}_s${seeds[$i]}_e${PEER_EPOCHS:-300}$([ "${PEER_SAME_INIT:-0}" = 1 ] && echo _same)
-        ( on_gpu "$g" timeout "$(limit 600)" python3 benchmarks/peer_nerv_fit.py --official "$PEERS/NeRV" \
-            $TINY_FLAG --impl "$impl" --epochs "${PEER_EPOCHS:-300}" --seed "${seeds[$i]}" \
-            $([ "${PEER_SAME_INIT:-0}" = 1 ] && echo --same-init) --work "$CHAIN/$name" \
-            --max-time-s "$(( $(left) > 100 ? $(left) - 40 : 60 ))" --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
-            --out "$OUT/peer_nerv_fit.jsonl" > "$WORK/$name.log" 2>&1
-          log "end $name rc=$? $(tail -n 1 "$WORK/$name.log")" ) &
+        peer_nerv_fit "$g" "$name" 600 --impl "$impl" --epochs "${PEER_EPOCHS:-300}" \
+          --seed "${seeds[$i]}" $([ "${PEER_SAME_INIT:-0}" = 1 ] && echo --same-init) \
+          --work "$CHAIN/$name" --max-time-s "$(( $(left) > 100 ? $(left) - 40 : 60 ))"
       done
     done
     wait ;;
@@ -461,10 +478,7 @@ case $CALL in
     # 13 / 17 % of the parameters)
     for shape in "c8w96:8:96:[66,132]:0" "c6w128:6:128:[44,88]:1" "c10w96:10:96:[33,66]:0"; do
       IFS=: read -r tag channels width lengths g <<< "$shape"
-      anchors "$g" "ffnerv_shape_$tag" --protocols hnerv --codecs ffnerv --parameters 0.35 \
-        --sized-as ffnerv=nerv --tag "$tag" --per-gpu 1 \
-        --cfg-options "${FFNERV_FP32_COMPILED[@]}" codec.network.channels="$channels" \
-        codec.network.first_width="$width" codec.network.grid_lengths="$lengths" &
+      ffnerv_shape "$g" "ffnerv_shape_$tag" "$tag" "$channels" "$width" "$lengths"
     done
     for seed in 1 2; do
       for g in 2 3; do  # beside the two larger FFNeRV budgets (0 and 1 hold the splits)
@@ -486,15 +500,8 @@ case $CALL in
         --sized-as ffnerv=nerv --tag "cap$seed" --per-gpu 1 \
         --cfg-options seed=$seed "${FFNERV_FP32_COMPILED[@]}" &
     done
-    g=2
-    for shape in "c8w96:8:96:[66,132]" "c6w128:6:128:[44,88]"; do
-      IFS=: read -r tag channels width lengths <<< "$shape"
-      anchors "$g" "ffnerv_shape_${tag}_e300" --protocols hnerv --codecs ffnerv --parameters 0.35 \
-        --sized-as ffnerv=nerv --tag "${tag}e300" --per-gpu 1 \
-        --cfg-options "${FFNERV_FP32_COMPILED[@]}" codec.network.channels="$channels" \
-        codec.network.first_width="$width" codec.network.grid_lengths="$lengths" &
-      g=$(( g + 1 ))
-    done
+    ffnerv_shape 2 ffnerv_shape_c8w96_e300 c8w96e300 8 96 "[66,132]"
+    ffnerv_shape 3 ffnerv_shape_c6w128_e300 c6w128e300 6 128 "[44,88]"
     wait ;;
   26)  # 4 GPUs, one call, one run per GPU: where an anchors fit's time goes. NeRV-S took 300
     # epochs in 326 s in peer_nerv_fit's plain loop (frames on the GPU, session 13) and 470 s
@@ -506,10 +513,7 @@ case $CALL in
     # fits' seconds (the records' fit_time_s) over their steps give what a step costs each way
     need_gpus 4
     e=${OVERHEAD_EPOCHS:-60}
-    ( on_gpu 0 timeout "$(limit 400)" python3 benchmarks/peer_nerv_fit.py --official "$PEERS/NeRV" \
-        $TINY_FLAG --impl ours --epochs "$e" --seed 0 --device "$([ "$TINY" = 1 ] && echo cpu || echo cuda)" \
-        --out "$OUT/peer_nerv_fit.jsonl" > "$WORK/overhead_plain.log" 2>&1
-      log "end overhead_plain rc=$? $(tail -n 1 "$WORK/overhead_plain.log")" ) &
+    peer_nerv_fit 0 overhead_plain 400 --impl ours --epochs "$e" --seed 0
     for variant in "eager:1:" "compiled:2:${COMPILED_CUDA_GRAPHS[*]}" "synced:3:fit.sync_each_step=True"; do
       IFS=: read -r tag g options <<< "$variant"
       # shellcheck disable=SC2086  # the options are a list
