@@ -122,28 +122,30 @@ def frame_quality(reference: np.ndarray, decoded: np.ndarray, device="cpu",
     return np.concatenate(psnrs), np.concatenate(ssims) if with_ms_ssim else None
 
 
+def masked_mean(per_sample: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """The mean of ``per_sample`` (N,) over the samples ``valid`` (N,) marks (all without it);
+    weighted, not indexed: indexing by a mask needs its count on the host, a device sync."""
+    if valid is None:
+        return per_sample.mean()
+    weights = valid.to(per_sample)
+    return (per_sample * weights).sum() / weights.sum().clamp_min(1)
+
+
 def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None,
                         mse: float = 0.0, l1: float = 0.0, ssim_weight: float = 0.0) -> torch.Tensor:
     """Weighted MSE + L1 + (1 - SSIM) over images (..., 3, H, W); ``valid`` (...) masks images.
 
     D-NeRV on UCF101: mse=1, ssim_weight=0.03. NeRV/FFNeRV: l1=0.7, ssim_weight=0.3.
-    Masked images are weighted out of per-image means rather than indexed away: indexing by
-    a mask needs its count on the host, a device sync at every training step.
+    Masked images are weighted out of the per-image means (``masked_mean``).
     """
     pred = pred.float().reshape(-1, *pred.shape[-3:])
     target = target.float().reshape(-1, *target.shape[-3:])
-    weight = None if valid is None else valid.reshape(-1).to(pred.dtype)
-
-    def mean(per_image: torch.Tensor) -> torch.Tensor:
-        if weight is None:
-            return per_image.mean()
-        return (per_image * weight).sum() / weight.sum().clamp_min(1)
-
+    keep = None if valid is None else valid.reshape(-1)
     loss = pred.new_zeros(())
     if mse:
-        loss = loss + mse * mean((pred - target).pow(2).mean(dim=(1, 2, 3)))
+        loss = loss + mse * masked_mean((pred - target).pow(2).mean(dim=(1, 2, 3)), keep)
     if l1:
-        loss = loss + l1 * mean((pred - target).abs().mean(dim=(1, 2, 3)))
+        loss = loss + l1 * masked_mean((pred - target).abs().mean(dim=(1, 2, 3)), keep)
     if ssim_weight:
-        loss = loss + ssim_weight * mean(1 - ssim(pred, target))
+        loss = loss + ssim_weight * masked_mean(1 - ssim(pred, target), keep)
     return loss

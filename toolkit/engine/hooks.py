@@ -99,8 +99,7 @@ class LossReadAtLogging(Hook):
     def before_train(self, runner) -> None:
         from mmengine.hooks import LoggerHook, RuntimeInfoHook
 
-        order = [type(h) for h in runner.hooks]
-        runtime = next((i for i, kind in enumerate(order) if issubclass(kind, RuntimeInfoHook)), None)
+        runtime = next((i for i, h in enumerate(runner.hooks) if isinstance(h, RuntimeInfoHook)), None)
         if runtime is not None and runtime < runner.hooks.index(self):
             raise RuntimeError("LossReadAtLogging must run before RuntimeInfoHook, which reads "
                                "the losses; give it a higher priority than that hook")

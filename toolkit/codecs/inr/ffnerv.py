@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from toolkit.codecs.inr.blocks import backward_warp_fp32
-from toolkit.quality import ssim
+from toolkit.quality import masked_mean, ssim
 from toolkit.codecs.inr.sizing import BudgetBelowSmallestNetwork, count_parameters, stride_plan
 
 NEIGHBOUR_OFFSETS = (-2, -1, 1, 2)
@@ -507,7 +507,4 @@ def ffnerv_loss(outputs: dict[str, torch.Tensor], target: torch.Tensor,
         frames = outputs[key].float()
         l1 = (frames - target).abs().flatten(1).mean(dim=1)
         per_sample = per_sample + weight * (0.7 * l1 + 0.3 * (1 - ssim(frames, target)))
-    if valid is None:
-        return per_sample.mean()
-    weights = valid.to(per_sample)
-    return (per_sample * weights).sum() / weights.sum().clamp_min(1)
+    return masked_mean(per_sample, valid)
