@@ -56,12 +56,15 @@
 #                  three other grid/decoder splits at 0.35M; NeRV 0.35M / 0.75M seeds 1, 2.
 #                  Ran twice, each time on a fresh machine: the second did not continue the
 #                  first, and no FFNeRV fit reached 300 epochs
-#   call 25 (next session, 4 GPUs, one call): FFNeRV at 0.35M to 300 epochs, one fit per GPU:
+#   call 25 (session 14, 4 GPUs, one call): FFNeRV at 0.35M to 300 epochs, one fit per GPU:
 #                  the solver's network since it caps the grids at a third (seeds 0, 1), and
 #                  the two other splits of call 24 that are not it
-#   call 26 (next session, 4 GPUs, one call): NeRV-S for 60 epochs four ways (peer_nerv_fit's
+#   call 26 (session 14, 4 GPUs, one call): NeRV-S for 60 epochs four ways (peer_nerv_fit's
 #                  plain loop; the anchors fit eager, compiled, and eager with a sync each
 #                  step): what a step costs each way
+#   call 23 ran again in session 14: PEER_EPOCHS=300 PEER_SEEDS="1 2" PEER_SAME_INIT=1
+#   call 27 (session 14, 4 GPUs, one call): more seeds at 0.35M on both sides of call 25's
+#                  comparison: FFNeRV (the capped solver's network) seeds 2, 3; NeRV seeds 3, 4
 # Chained calls: a machine stays warm 30 s after a call. In sessions 11 and 13 more passed on
 # our side, the next call found a fresh machine, and its fits started again from epoch 0. So
 # a call is written to finish its fits itself; the suite says at its start whether earlier
@@ -519,6 +522,21 @@ case $CALL in
       # shellcheck disable=SC2086  # the options are a list
       anchors "$g" "overhead_$tag" --protocols nerv --codecs nerv --parameters-of 'nerv:nerv=3.2' \
         --epochs "$e" --tag "overhead${tag}e$e" --per-gpu 1 --cfg-options fit.tf32=None $options &
+    done
+    wait ;;
+  27)  # 4 GPUs, one call, one fit per GPU: call 25's 0.35M comparison with two more seeds a
+    # side (FFNeRV, the capped solver's network, seeds 0 and 1 gave 27.57 / 27.33 dB; NeRV
+    # seeds 0-2 27.00 on average): FFNeRV seeds 2, 3 (GPUs 0, 1), NeRV seeds 3, 4 in IEEE
+    # float32 as call 24's (GPUs 2, 3)
+    need_gpus 4
+    for seed in 2 3; do
+      anchors $(( seed - 2 )) "ffnerv_cap_s$seed" --protocols hnerv --codecs ffnerv --parameters 0.35 \
+        --sized-as ffnerv=nerv --tag "cap$seed" --per-gpu 1 \
+        --cfg-options seed=$seed "${FFNERV_FP32_COMPILED[@]}" &
+    done
+    for seed in 3 4; do
+      anchors $(( seed - 1 )) "nerv_small_0.35_s$seed" --protocols hnerv --codecs nerv --parameters 0.35 \
+        --tag "ieee$seed" --per-gpu 1 --cfg-options seed=$seed &
     done
     wait ;;
 esac
