@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from toolkit.data.names import SourceName  # noqa: E402
+from toolkit.runinfo import git_commit  # noqa: E402
 
 FRAMES = 132
 CONFIGS = ROOT / "configs" / "compress"
@@ -139,6 +140,14 @@ def commit() -> str:
         return stored.read_text().strip() if stored.is_file() else "unknown"
 
 
+def same_run(made_by: list, arguments: list) -> bool:
+    """Two tools/compress_dataset.py argument lists ask for the same result: equal but for
+    the fit's time limit and --resume, which change when a fit stops, not what it fits."""
+    def settings(args):
+        return [a for a in args if a != "--resume" and not a.startswith("fit.max_time_s=")]
+    return settings(made_by) == settings(arguments)
+
+
 # ---- data ------------------------------------------------------------------------------
 
 def prepare(protocol: Protocol, data_root: Path, tiny: bool) -> Path:
@@ -219,8 +228,11 @@ class Run:
         return SourceName(self.codec, self.size, self.variant, self.matched_to).format()
 
     def finished(self, epochs: int | None) -> bool:
-        """The work dir already holds this run's result: an INR fitted for all its epochs,
-        a classical encode at the same bpp."""
+        """The work dir already holds this run's result: an INR fitted for all its epochs by
+        this commit with the same command (but its time limit), a classical encode at the same
+        bpp. An INR result made by other code or options is not kept: the run goes through
+        tools/compress_dataset.py, whose fit fingerprint reuses a fit made for the same network
+        and settings and refuses one made for another."""
         results = self.work_dir / "results.json"
         if not results.is_file():
             return False
@@ -228,10 +240,16 @@ class Run:
         if self.matched_to:
             return r.get("target_bpp") == self.target_bpp
         done = r.get("fit_epochs", {})
-        return epochs is not None and done.get("planned") == epochs and done.get("min") == epochs
+        if not (epochs is not None and done.get("planned") == epochs and done.get("min") == epochs):
+            return False
+        made_by = shlex.split(r.get("command", ""))[1:]
+        if r.get("commit") != git_commit() or not same_run(made_by, self.arguments(None, epochs)):
+            return False
+        self.command = [sys.executable, *made_by]
+        return True
 
-    def start(self, fit_seconds: float | None, epochs: int | None, log_dir: Path,
-              resume: bool = False) -> None:
+    def arguments(self, fit_seconds: float | None, epochs: int | None, resume: bool = False) -> list:
+        """tools/compress_dataset.py and its arguments for this run."""
         config = self.protocol.configs.get(self.codec, CONFIGS / f"{self.codec}.py")
         options = [f"target_bpp={self.target_bpp!r}", f"output={self.output}", "workers=4"]
         if self.codec in ("nerv", "ffnerv", "dnerv"):
@@ -241,10 +259,13 @@ class Run:
                 options.append(f"fit.max_epochs={epochs}")
             options.append("throughput.repeats=1")
         flags = ["--resume"] if resume and self.codec in ("nerv", "ffnerv", "dnerv") else []
-        self.command = [sys.executable, "tools/compress_dataset.py", str(config.relative_to(ROOT)),
-                        "--size", self.size, "--source-root", str(self.data_root),
-                        "--work-dir", str(self.work_dir), *flags, "--cfg-options", *options,
-                        *self.options]
+        return ["tools/compress_dataset.py", str(config.relative_to(ROOT)),
+                "--size", self.size, "--source-root", str(self.data_root),
+                "--work-dir", str(self.work_dir), *flags, "--cfg-options", *options, *self.options]
+
+    def start(self, fit_seconds: float | None, epochs: int | None, log_dir: Path,
+              resume: bool = False) -> None:
+        self.command = [sys.executable, *self.arguments(fit_seconds, epochs, resume)]
         env = dict(os.environ)
         if self.gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = str(self.gpu)
