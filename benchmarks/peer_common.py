@@ -1,7 +1,7 @@
 """What the peer benchmarks (peer_ffnerv.py, peer_dnerv.py, peer_hnerv.py, peer_nerv.py,
 peer_nerv_fit.py) share: an official checkout's commit and its import error, the frames they
-fit, the law of initial weights, our per-iteration lr and its comparison with the official
-one, the rows and exit status."""
+fit, the law of initial weights, our fit model and optimizer as a config builds them, our
+per-iteration lr and its comparison with the official one, the rows and exit status."""
 
 from __future__ import annotations
 
@@ -107,6 +107,22 @@ def shape_agreement(official_state: dict, project_state: dict) -> dict:
     ours = {k: tuple(v.shape) for k, v in project_state.items()}
     return dict(same_shapes=theirs == ours, params_official=sum(math.prod(s) for s in theirs.values()),
                 params_project=sum(math.prod(s) for s in ours.values()))
+
+
+def project_fit_model(config, network: dict):
+    """Our NeRV fit model as ``config`` builds it (its loss weights) around ``network``."""
+    from toolkit.engine.models import NeRVFitModel
+
+    return NeRVFitModel(network=network, loss=config.fit.model.get("loss"))
+
+
+def project_optim_wrapper(config, model):
+    """Our optimizer as the fit builds it from ``config`` (on the CPU: no AMP wrapper)."""
+    from mmengine.optim import build_optim_wrapper
+
+    from toolkit.engine.fit import runner_keys
+
+    return build_optim_wrapper(model, runner_keys(config.fit, on_gpu=False)["optim_wrapper"])
 
 
 def project_lr_per_iteration(lr: float, max_epochs: int, warmup_ratio: float,

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peer_common import (OfficialCodeError, compare_lrs, finish, official_commit,  # noqa: E402
-                         project_lr_per_iteration, shape_agreement)
+                         project_fit_model, project_lr_per_iteration, shape_agreement)
 from toolkit.codecs.inr.nerv import NeRV, frame_times  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -62,9 +62,9 @@ OFFICIAL_ARGS = dict(embed="pe_1.25_80", fc_hw="8_16", dec_strds=[5, 4, 2, 2], k
 # code's: float64 encoding, t = i / N) are the "float64 + open" rows below.
 PROJECT_CONFIG = ROOT / "configs" / "compress" / "anchors" / "nerv_bunny_hnerv.py"
 INPUT_CODES = ("pe_rounding", "frame_times")
-PROJECT_NETWORK = {k: v for k, v in load_config(PROJECT_CONFIG).codec.network.items()
-                   if k not in INPUT_CODES}
-CONFIG_INPUT_CODES = {k: load_config(PROJECT_CONFIG).codec.network.get(k) for k in INPUT_CODES}
+CONFIG = load_config(PROJECT_CONFIG)
+PROJECT_NETWORK = {k: v for k, v in CONFIG.codec.network.items() if k not in INPUT_CODES}
+CONFIG_INPUT_CODES = {k: CONFIG.codec.network.get(k) for k in INPUT_CODES}
 
 
 def _stand_in(name: str, **attributes) -> None:
@@ -119,12 +119,25 @@ def official_fc_dim(modelsize: float) -> int:
     return int((-b + math.sqrt(b * b + 4 * a * modelsize)) / (2 * a))
 
 
-def official_network(official, fc_dim: int) -> torch.nn.Module:
-    return official.model_all.HNeRV(SimpleNamespace(**OFFICIAL_ARGS, fc_dim=fc_dim)).eval()
+def official_network(official, fc_dim: int, strides=None) -> torch.nn.Module:
+    """Its NeRV row at ``fc_dim`` (``strides``: the README's 5, 4, 2, 2 unless given; its
+    frames are then 8 x 16 times their product)."""
+    args = dict(OFFICIAL_ARGS, **({"dec_strds": list(strides)} if strides else {}))
+    return official.model_all.HNeRV(SimpleNamespace(**args, fc_dim=fc_dim)).eval()
 
 
 def project_network(fc_dim: int) -> NeRV:
     return NeRV(HEIGHT, WIDTH, fc_dim, **PROJECT_NETWORK).eval()
+
+
+def fit_model(fc_dim: int, strides=None):
+    """Our fit model as the anchor config builds it, input codes included (the HNeRV code's);
+    ``strides``: the config's 5, 4, 2, 2 unless given (frames 8 x 16 times their product)."""
+    plan = tuple(strides or PROJECT_NETWORK["strides"])
+    network = dict(type="NeRV", height=8 * math.prod(plan), width=16 * math.prod(plan),
+                   channels=fc_dim, **{**PROJECT_NETWORK, "strides": plan},
+                   **{k: v for k, v in CONFIG_INPUT_CODES.items() if v is not None})
+    return project_fit_model(CONFIG, network)
 
 
 def official_state_to_project(official_state: dict) -> dict:

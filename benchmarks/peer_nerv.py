@@ -54,7 +54,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from peer_common import (OfficialCodeError, compare_lrs, finish, official_commit,  # noqa: E402
-                         project_lr_per_iteration, same_law, shape_agreement)
+                         project_fit_model, project_lr_per_iteration, project_optim_wrapper,
+                         same_law, shape_agreement)
 from toolkit.codecs.inr.nerv import NeRV  # noqa: E402
 from toolkit.engine.config import load_config  # noqa: E402
 
@@ -254,11 +255,9 @@ def initial_law(official, fc_dim: int, seeds: int) -> list[dict]:
 def fit_model(fc_dim: int, strides=STRIDES):
     """Our fit model as the anchor config builds it (its loss weights), the network with the
     official input codes."""
-    from toolkit.engine.models import NeRVFitModel
-
     network = dict(type="NeRV", height=BASE_H * math.prod(strides), width=BASE_W * math.prod(strides),
                    channels=fc_dim, **PROJECT_NETWORK, strides=tuple(strides), **OFFICIAL_INPUT_CODES)
-    return NeRVFitModel(network=network, loss=CONFIG.fit.model.get("loss"))
+    return project_fit_model(CONFIG, network)
 
 
 def loss_agreement(official, height: int, width: int) -> list[dict]:
@@ -305,13 +304,9 @@ def lr_schedules(official) -> dict:
     return compare_lrs(theirs, ours, warmup_end=OFFICIAL_TRAINING["warmup"] * FRAMES)
 
 
-def project_optim_wrapper(model):
-    """Our optimizer as the fit builds it from the config (on the CPU: no AMP wrapper)."""
-    from mmengine.optim import build_optim_wrapper
-
-    from toolkit.engine.fit import runner_keys
-
-    return build_optim_wrapper(model, runner_keys(CONFIG.fit, on_gpu=False)["optim_wrapper"])
+def optim_wrapper(model):
+    """Our optimizer as the fit builds it from the anchor config."""
+    return project_optim_wrapper(CONFIG, model)
 
 
 ADAM_SETTINGS = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
@@ -322,7 +317,7 @@ def optimizer_settings() -> dict:
 
     probe = torch.nn.Linear(1, 1)
     theirs = torch.optim.Adam(probe.parameters(), betas=(OFFICIAL_TRAINING["beta"], 0.999))
-    ours = project_optim_wrapper(probe)
+    ours = optim_wrapper(probe)
     gpu_wrapper = runner_keys(CONFIG.fit, on_gpu=True)["optim_wrapper"]
     official = {k: theirs.defaults[k] for k in ADAM_SETTINGS}
     project = {k: ours.optimizer.defaults[k] for k in ADAM_SETTINGS}
@@ -351,7 +346,7 @@ def training_steps(official, fc_dim: int = 8, strides=(5, 2, 2), frames=(5, 70))
     pe = official.utils.PositionalEncoding(OFFICIAL_EMBED)
     args = SimpleNamespace(**OFFICIAL_TRAINING)
     their_optimizer = torch.optim.Adam(theirs.parameters(), betas=(args.beta, 0.999))
-    wrapper = project_optim_wrapper(ours)
+    wrapper = optim_wrapper(ours)
     our_lrs = project_lrs()
     losses, lrs = [], []
     for i, (index, frame) in enumerate(zip(frames, video)):

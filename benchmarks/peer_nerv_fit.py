@@ -1,25 +1,37 @@
-"""NeRV-S fitted by the NeRV paper's own training code and by ours, on the same frames and GPU.
+"""NeRV fitted by a paper's own training code and by ours, on the same frames and GPU.
 
-``benchmarks/peer_nerv.py`` checks, on the CPU, that the two sides are the same network, loss,
-schedule and optimizer (two training steps from the same weights end at the same weights).
-This runs whole fits, to tell a difference of our port from one of the machine: does the
-official code, on this GPU and PyTorch, reach the paper's 32.21 dB for NeRV-S on Bunny?
+``benchmarks/peer_nerv.py`` and ``benchmarks/peer_hnerv.py`` check, on the CPU, that the two
+sides are the same network, input codes, loss and schedule. This runs whole fits, to tell a
+difference of our port from one of the machine: does the official code, on this GPU and
+PyTorch, reach its paper's number on Bunny? Two official codes (``--code``), each with the
+NeRV it published on Bunny:
 
-``--official PATH`` is a checkout of haochen-rye/NeRV kept outside this repository; its
-``Generator``, ``PositionalEncoding``, ``loss_fn`` and ``adjust_lr`` are imported from there
-(``peer_nerv.load_official``), never copied. ``train_nerv.py`` itself cannot be run on these
-frames (CUDA, tensorboard and ``data/<dataset>`` hard-coded), so its loop is mirrored step for
-step: its README's NeRV-S command (``-e 300 -b 1 --lr 0.0005 --lr_type cosine --warmup 0.2
---loss Fusion6``, Adam betas (0.5, 0.999)), frame times ``float(i) / N``, ``ToTensor`` frames,
-``adjust_lr`` before each step, frames shuffled each epoch, ``cudnn.benchmark`` on. Its
-evaluation (``evaluate``: PSNR of the float output per frame, mean over frames) runs every
-``eval_freq`` (50) epochs and in each of the last nine; the paper's number is the best of those
-(``val_best_psnr``), recorded as ``psnr_best`` beside ``psnr_final``.
+- ``nerv`` (default): haochen-rye/NeRV, NeRV-S on 720x1280, batch 1; the paper's 32.21 dB.
+  Its ``Generator``, ``PositionalEncoding``, ``loss_fn`` and ``adjust_lr`` are imported
+  (``peer_nerv.load_official``). ``train_nerv.py`` itself cannot be run on these frames
+  (CUDA, tensorboard and ``data/<dataset>`` hard-coded), so its loop is mirrored step for
+  step: its README's NeRV-S command (``-e 300 -b 1 --lr 0.0005 --lr_type cosine --warmup 0.2
+  --loss Fusion6``, Adam betas (0.5, 0.999)), frame times ``float(i) / N``, ``ToTensor``
+  frames, ``adjust_lr`` before each step, frames shuffled each epoch, ``cudnn.benchmark`` on.
+  Its evaluation (``evaluate``: PSNR of the float output per frame, mean over frames) runs
+  every ``eval_freq`` (50) epochs and in each of the last nine; the paper's number is the
+  best of those (``val_best_psnr``). Ours: ``configs/compress/anchors/nerv_bunny_nerv.py``.
+- ``hnerv``: haochen-rye/HNeRV's NeRV row (HNeRV paper, Table 2): the 640x1280 centre crop,
+  batch 2, at ``--size`` 0.35 / 0.75 / 1.5 / 3 (its sizing gives fc_dim 15 / 30 / 54 / 91;
+  published 26.99 / 28.46 / 30.87 / 33.21 dB). Its ``HNeRV`` (built from the README's NeRV
+  command, ``peer_hnerv.OFFICIAL_ARGS``), ``loss_fn`` and ``adjust_lr`` are imported
+  (``peer_hnerv.load_official``); ``train_nerv_all.py``'s loop is mirrored: Adam (its default
+  betas, weight decay 0), frame times ``float(i) / N`` in float64 as its DataLoader collates
+  them, ``adjust_lr`` at the fractional epoch before each step, L2, frames shuffled each
+  epoch in pairs. It evaluates (PSNR of the float output per frame, mean over frames) every
+  ``--eval_freq`` 30 epochs and at the last, third-last and fifth-last; its number is the
+  best of those (``best_pred_seen_psnr``). Ours: ``configs/compress/anchors/nerv_bunny_hnerv.py``.
 
-Ours is the fit model of ``configs/compress/anchors/nerv_bunny_nerv.py`` (its loss, network and
-input codes), its optimizer as the fit builds it and its schedule per iteration, fed uint8
-frames as our dataset does; the same loop otherwise. Both sides run in float32 with PyTorch's
-default TF32 setting of the device (recorded).
+Both report ``psnr_best`` (the paper's metric) beside ``psnr_final``. Ours is the anchor
+config's fit model (its loss, network and input codes), its optimizer as the fit builds it
+and its schedule per iteration, fed uint8 frames as our dataset does; the same loop
+otherwise. Both sides run in float32 with PyTorch's default TF32 setting of the device
+(recorded).
 
 Each side draws its initial weights and its frame order from ``--seed`` (both sides see the
 frames in the same order). ``--same-init`` starts ours from the official side's initial
@@ -32,6 +44,8 @@ continues it; a state saved by another command is refused with a one-line error.
 
     python benchmarks/peer_nerv_fit.py --official /work/peers/NeRV --epochs 300 --seed 1 \\
         --impl official --work w --max-time-s 480 --out fits.jsonl --device cuda
+    python benchmarks/peer_nerv_fit.py --code hnerv --official /work/peers/HNeRV --size 1.5 \\
+        --impl official --seed 3 --out fits.jsonl --device cuda
     python benchmarks/peer_nerv_fit.py --official /work/peers/NeRV --tiny --same-init --out r.jsonl
 """
 
@@ -53,91 +67,226 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import peer_hnerv  # noqa: E402
+import peer_nerv  # noqa: E402
 from peer_common import (BenchmarkError, OfficialCodeError, frame_psnr, load_frames,  # noqa: E402
-                         project_lr_per_iteration)
-from peer_nerv import (CONFIG, OFFICIAL_EMBED, OFFICIAL_TRAINING, STRIDES, fit_model,  # noqa: E402
-                       load_official, official_network, official_state_to_project,
-                       project_optim_wrapper)
+                         project_lr_per_iteration, project_optim_wrapper)
 from toolkit.runinfo import atomic_write_bytes, run_facts  # noqa: E402
 
 PAPER_NERV_S = 32.21
-EVAL_FREQ = 50                  # train_nerv.py's default; the README's command keeps it
-TINY = dict(frames=6, strides=(5, 2), fc_dim=8, epochs=5)  # 5: whole warm-up epochs on both sides
+HNERV_NERV_ROW = {0.35: 26.99, 0.75: 28.46, 1.5: 30.87, 3.0: 33.21}  # HNeRV paper, Table 2
+TINY = dict(frames=6, fc_dim=8, epochs=5)  # 5: whole warm-up epochs on both sides
 
 
-def evaluation_epochs(epochs: int) -> set[int]:
-    """The epochs (1-based) after which train_nerv.py evaluates: every EVAL_FREQ, and each
-    ``epoch > total_epochs - 10`` (0-based), i.e. the last nine."""
-    return {e for e in range(1, epochs + 1) if e % EVAL_FREQ == 0 or e - 1 > epochs - 10}
+class Code:
+    """What differs between the two official codes: their frames, batch, evaluations,
+    network and loop (``official_side``), and our config's counterpart (``ours_side``)."""
+
+    name: str
+    batch: int
+    base: tuple           # the network's first map, (rows, columns)
+    strides: tuple        # the README's stride plan
+    tiny_strides: tuple
+    eval_freq: int
+
+    def evaluation_epochs(self, epochs: int) -> set[int]:
+        raise NotImplementedError
+
+    def frame_size(self, strides) -> tuple[int, int]:
+        return self.base[0] * math.prod(strides), self.base[1] * math.prod(strides)
 
 
-def official_args(epochs: int) -> SimpleNamespace:
-    """train_nerv.py's args for its loop and ``adjust_lr`` (it makes --warmup 0.2 whole epochs)."""
-    return SimpleNamespace(**{**OFFICIAL_TRAINING, "epochs": epochs, "warmup": int(0.2 * epochs)})
+class NeRVCode(Code):
+    name, batch, base, strides, tiny_strides, eval_freq = "nerv", 1, (9, 16), peer_nerv.STRIDES, (5, 2), 50
+
+    def evaluation_epochs(self, epochs: int) -> set[int]:
+        """Every ``eval_freq``, and each ``epoch > total_epochs - 10`` (0-based): the last nine."""
+        return {e for e in range(1, epochs + 1) if e % self.eval_freq == 0 or e - 1 > epochs - 10}
+
+    def load(self, path):
+        return peer_nerv.load_official(path)
+
+    def official_side(self, official, fc_dim, strides, epochs, frames, device):
+        return OfficialNeRV(official, fc_dim, strides, epochs, frames, device)
+
+    def ours_side(self, fc_dim, strides, epochs, frames, device):
+        return Ours(peer_nerv.fit_model(fc_dim, strides), peer_nerv.CONFIG, self.batch, epochs,
+                    frames, device)
+
+    def to_project(self, official_state):
+        return peer_nerv.official_state_to_project(official_state)
+
+    def official_network(self, official, fc_dim, strides):
+        return peer_nerv.official_network(official, fc_dim, strides)
+
+
+class HNeRVCode(Code):
+    name, batch, base, strides, tiny_strides, eval_freq = ("hnerv", peer_hnerv.BATCH, (8, 16),
+                                                           tuple(peer_hnerv.OFFICIAL_ARGS["dec_strds"]),
+                                                           (5, 2), 30)
+
+    def evaluation_epochs(self, epochs: int) -> set[int]:
+        """``(epoch + 1) % eval_freq == 0 or (epochs - epoch) in [1, 3, 5]`` (0-based)."""
+        return {e for e in range(1, epochs + 1) if e % self.eval_freq == 0 or epochs - e in (0, 2, 4)}
+
+    def load(self, path):
+        return peer_hnerv.load_official(path)
+
+    def official_side(self, official, fc_dim, strides, epochs, frames, device):
+        return OfficialHNeRV(official, fc_dim, strides, epochs, frames, device)
+
+    def ours_side(self, fc_dim, strides, epochs, frames, device):
+        return Ours(peer_hnerv.fit_model(fc_dim, strides), peer_hnerv.CONFIG, self.batch, epochs,
+                    frames, device)
+
+    def to_project(self, official_state):
+        return peer_hnerv.official_state_to_project(official_state)
+
+    def official_network(self, official, fc_dim, strides):
+        return peer_hnerv.official_network(official, fc_dim, strides)
+
+
+CODES = {code.name: code for code in (NeRVCode(), HNeRVCode())}
 
 
 class Side:
-    """One side's network, step and evaluation."""
+    """One side's network, training step and evaluation on ``frames`` (N, 3, H, W) in [0, 1]."""
 
-    def __init__(self, impl, official, fc_dim, strides, epochs, frames, device):
-        self.impl, self.device, self.frames = impl, device, frames
-        n = frames.shape[0]
-        self.n = n
-        if impl == "official":
-            self.model = official_network(official, fc_dim, strides).train().to(device)
-            self.pe = official.utils.PositionalEncoding(OFFICIAL_EMBED)
-            self.args = official_args(epochs)
-            self.optimizer = torch.optim.Adam(self.model.parameters(), betas=(self.args.beta, 0.999))
-            self.loss_fn = official.utils.loss_fn
-            self.adjust_lr = official.utils.adjust_lr
-            self.times = torch.tensor([float(i) / n for i in range(n)])  # CustomDataSet's frame_idx
-        else:
-            self.model = fit_model(fc_dim, strides).train().to(device)
-            self.wrapper = project_optim_wrapper(self.model)
-            self.optimizer = self.wrapper.optimizer
-            fit = CONFIG.fit
-            self.lrs = project_lr_per_iteration(fit.optimizer.lr, epochs, fit.warmup_ratio, n)
-            self.frames_u8 = (frames * 255).round().to(torch.uint8)
-            # sliced per step, as our dataset's batches arrive: no tensor built on the host
-            self.indices = torch.arange(n, device=device)
-            self.total = torch.tensor([n], device=device)
+    impl: str
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+
+    def __init__(self, frames, device):
+        self.frames, self.device, self.n = frames, device, frames.shape[0]
+
+    def network(self) -> torch.nn.Module:
+        return self.model
+
+    def begin_epoch(self, order: torch.Tensor) -> None:
+        """The epoch's frame order (on the CPU), before its first step."""
+
+    def step(self, epoch: int, i: int, batch: torch.Tensor) -> torch.Tensor:
+        """Step ``i`` of ``epoch``, on the frames ``batch`` (a CPU tensor of indices); its loss,
+        detached (read back only when logged)."""
+        raise NotImplementedError
+
+    def render(self, frame: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def psnr(self) -> float:
+        """The official ``evaluate``: PSNR of each frame's float output, mean over frames."""
+        self.network().eval()
+        values = [frame_psnr(self.render(f), self.frames[f:f + 1]) for f in range(self.n)]
+        self.network().train()
+        return sum(values) / len(values)
+
+
+class OfficialNeRV(Side):
+    """train_nerv.py's step: its Generator on its encoding, its loss summed over the output
+    list, ``adjust_lr`` before the step."""
+
+    impl = "official"
+
+    def __init__(self, official, fc_dim, strides, epochs, frames, device):
+        super().__init__(frames, device)
+        self.model = peer_nerv.official_network(official, fc_dim, strides).train().to(device)
+        self.pe = official.utils.PositionalEncoding(peer_nerv.OFFICIAL_EMBED)
+        # it makes --warmup 0.2 whole epochs
+        self.args = SimpleNamespace(**{**peer_nerv.OFFICIAL_TRAINING, "epochs": epochs,
+                                       "warmup": int(0.2 * epochs)})
+        self.optimizer = torch.optim.Adam(self.model.parameters(), betas=(self.args.beta, 0.999))
+        self.loss_fn, self.adjust_lr = official.utils.loss_fn, official.utils.adjust_lr
+        self.times = torch.tensor([float(i) / self.n for i in range(self.n)])  # CustomDataSet's frame_idx
+
+    def step(self, epoch, i, batch):
+        frame = int(batch)  # batch 1
+        data = self.frames[frame:frame + 1]
+        output_list = self.model(self.pe(self.times[frame:frame + 1]).to(self.device))
+        target_list = [F.adaptive_avg_pool2d(data, x.shape[-2:]) for x in output_list]
+        loss = sum(self.loss_fn(o, t, self.args) for o, t in zip(output_list, target_list))
+        self.adjust_lr(self.optimizer, epoch, i, self.n, self.args)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def render(self, frame):
+        return self.model(self.pe(self.times[frame:frame + 1]).to(self.device))[-1]
+
+
+class OfficialHNeRV(Side):
+    """train_nerv_all.py's step for the NeRV row: ``adjust_lr`` at the fractional epoch, its
+    HNeRV on the float64 frame times, L2 ``loss_fn``."""
+
+    impl = "official"
+
+    def __init__(self, official, fc_dim, strides, epochs, frames, device):
+        super().__init__(frames, device)
+        self.model = peer_hnerv.official_network(official, fc_dim, strides).train().to(device)
+        self.args = SimpleNamespace(lr=peer_hnerv.OFFICIAL_ARGS["lr"], epochs=epochs,
+                                    lr_type=peer_hnerv.OFFICIAL_ARGS["lr_type"])
+        self.optimizer = torch.optim.Adam(self.model.parameters(), weight_decay=0.)
+        self.loss_fn, self.adjust_lr = official.utils.loss_fn, official.utils.adjust_lr
+        # VideoDataSet's norm_idx, float(idx) / len(video), collated to float64
+        self.times = torch.tensor([float(i) / self.n for i in range(self.n)], dtype=torch.float64,
+                                  device=device)
+        self.steps_per_epoch = self.n // peer_hnerv.BATCH
+
+    def step(self, epoch, i, batch):
+        self.adjust_lr(self.optimizer, (epoch + float(i) / self.steps_per_epoch) / self.args.epochs,
+                       self.args)
+        batch = batch.to(self.device)  # its batches come to the GPU each step
+        output, _, _ = self.model(self.times[batch])
+        loss = self.loss_fn(output, self.frames[batch], "L2")
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def render(self, frame):
+        return self.model(self.times[frame:frame + 1])[0]
+
+
+class Ours(Side):
+    """Our fit model and optimizer as ``config`` builds them, its lr per iteration, batches of
+    uint8 frames as our dataset gives them."""
+
+    impl = "ours"
+
+    def __init__(self, model, config, batch, epochs, frames, device):
+        super().__init__(frames, device)
+        self.model = model.train().to(device)
+        self.wrapper = project_optim_wrapper(config, self.model)
+        self.optimizer = self.wrapper.optimizer
+        self.lrs = project_lr_per_iteration(config.fit.optimizer.lr, epochs, config.fit.warmup_ratio,
+                                            self.n // batch)
+        self.batch, self.steps_per_epoch = batch, self.n // batch
+        self.frames_u8 = (frames * 255).round().to(torch.uint8)
+        # sliced per step, as our dataset's batches arrive: no tensor built on the host
+        self.indices = torch.arange(self.n, device=device)
+        self.total = torch.tensor([self.n], device=device)
 
     def network(self):
-        return self.model if self.impl == "official" else self.model.network
+        return self.model.network
 
-    def step(self, epoch: int, i: int, frame: int) -> torch.Tensor:
-        """One training step on ``frame``; its loss, detached (read back only when logged)."""
-        if self.impl == "official":
-            data = self.frames[frame:frame + 1]
-            output_list = self.model(self.pe(self.times[frame:frame + 1]).to(self.device))
-            target_list = [F.adaptive_avg_pool2d(data, x.shape[-2:]) for x in output_list]
-            loss = sum(self.loss_fn(o, t, self.args) for o, t in zip(output_list, target_list))
-            self.adjust_lr(self.optimizer, epoch, i, self.n, self.args)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            return loss.detach()
+    def begin_epoch(self, order):
+        # on the device once an epoch: a copy from pageable memory each step would make the
+        # host wait for the GPU, which our fit does not (pinned memory, non-blocking copies)
+        self.order = order.to(self.device)
+
+    def step(self, epoch, i, batch):
         for group in self.optimizer.param_groups:
-            group["lr"] = self.lrs[epoch * self.n + i]
-        inputs = dict(index=self.indices[frame:frame + 1], total=self.total,
-                      frame=self.frames_u8[frame:frame + 1])
+            group["lr"] = self.lrs[epoch * self.steps_per_epoch + i]
+        index = self.order[i * self.batch:(i + 1) * self.batch]
+        inputs = dict(index=self.indices[index], total=self.total, frame=self.frames_u8[index])
         loss = self.model(inputs, mode="loss")["loss"]
         self.wrapper.update_params(loss)
         return loss.detach()
 
-    @torch.no_grad()
-    def psnr(self) -> float:
-        """train_nerv.py's ``evaluate``: PSNR of each frame's float output, mean over frames."""
-        net = self.network().eval()
-        values = []
-        for frame in range(self.n):
-            if self.impl == "official":
-                out = net(self.pe(self.times[frame:frame + 1]).to(self.device))[-1]
-            else:
-                out = net(net.times(self.indices[frame:frame + 1], self.n))
-            values.append(frame_psnr(out, self.frames[frame:frame + 1]))
-        net.train()
-        return sum(values) / len(values)
+    def render(self, frame):
+        net = self.model.network
+        return net(net.times(self.indices[frame:frame + 1], self.n))
 
 
 def save_state(path: Path, side: Side, key: dict, done: int, history: list, fit_s: float) -> None:
@@ -148,7 +297,7 @@ def save_state(path: Path, side: Side, key: dict, done: int, history: list, fit_
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
+def fit(side: Side, code: Code, epochs: int, key: dict, order_seed: int, work: Path | None,
         max_time_s: float | None, log) -> dict:
     done, history, fit_s = 0, [], 0.0
     path = work / f"{side.impl}.pt" if work else None
@@ -166,14 +315,17 @@ def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
         log(f"{side.impl}: continuing at epoch {done} of {epochs}")
     else:
         torch.manual_seed(order_seed)
-    evaluations = evaluation_epochs(epochs)
+    evaluations = code.evaluation_epochs(epochs)
     start, last_epoch_s = time.time(), 0.0
     while done < epochs:
         if max_time_s is not None and time.time() - start + 1.2 * last_epoch_s > max_time_s:
             break
         epoch_start = time.time()
-        for i, frame in enumerate(torch.randperm(side.n).tolist()):
-            loss = side.step(done, i, frame)
+        # the frames shuffled each epoch, taken in batches (132 frames: no partial batch)
+        order = torch.randperm(side.n)
+        side.begin_epoch(order)
+        for i, batch in enumerate(order.split(code.batch)):
+            loss = side.step(done, i, batch)
         done += 1
         if side.device.type == "cuda":
             torch.cuda.synchronize(side.device)
@@ -185,7 +337,7 @@ def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
     fit_s += time.time() - start
     if path:
         save_state(path, side, key, done, history, fit_s)
-    # the last epoch is always evaluated (one of the last nine); a stop elsewhere is measured here
+    # the last epoch is always evaluated; a stop elsewhere is measured here
     last = history[-1]["psnr"] if history and history[-1]["epoch"] == done else side.psnr()
     finished = done == epochs
     return dict(epochs_done=done, finished=finished, fit_time_s=fit_s,
@@ -196,27 +348,44 @@ def fit(side: Side, epochs: int, key: dict, order_seed: int, work: Path | None,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--official", required=True, type=Path, help="a checkout of haochen-rye/NeRV")
+    parser.add_argument("--code", choices=sorted(CODES), default="nerv",
+                        help="nerv: haochen-rye/NeRV (NeRV-S, 720x1280); hnerv: haochen-rye/HNeRV's "
+                             "NeRV row (640x1280 crop)")
+    parser.add_argument("--official", required=True, type=Path,
+                        help="a checkout of haochen-rye/NeRV (--code nerv) or haochen-rye/HNeRV (hnerv)")
     parser.add_argument("--impl", choices=("official", "ours", "both"), default="both")
     parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--fc-dim", type=int, default=26, help="26 / 58 / 112: NeRV-S / M / L")
-    parser.add_argument("--seed", type=int, default=1, help="train_nerv.py's --manualSeed (default 1)")
+    parser.add_argument("--fc-dim", type=int, help="--code nerv: 26 / 58 / 112 for NeRV-S / M / L "
+                                                   "(default 26)")
+    parser.add_argument("--size", type=float, choices=sorted(HNERV_NERV_ROW),
+                        help="--code hnerv: the NeRV row's size in millions (its fc_dim by its sizing)")
+    parser.add_argument("--seed", type=int, default=1, help="the official --manualSeed (default 1)")
     parser.add_argument("--same-init", action="store_true",
                         help="ours from the official side's initial weights, frames in the same order")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--work", type=Path, help="where each side's state is kept between calls")
     parser.add_argument("--max-time-s", type=float, help="stop (state saved) before this many seconds")
-    parser.add_argument("--tiny", action="store_true", help=f"CPU dry run: {TINY}")
+    parser.add_argument("--tiny", action="store_true", help=f"CPU dry run: {TINY}, strides 5, 2")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines, appended")
     args = parser.parse_args(argv)
+    code = CODES[args.code]
     try:
         if args.max_time_s is not None and args.work is None:
             raise BenchmarkError("--max-time-s needs --work (where the state is kept to continue)")
-        official = load_official(args.official)
-        strides = TINY["strides"] if args.tiny else STRIDES
-        fc_dim = TINY["fc_dim"] if args.tiny else args.fc_dim
+        if args.code == "nerv" and args.size is not None:
+            raise BenchmarkError("--size is for --code hnerv; NeRV-S/M/L are --fc-dim 26/58/112")
+        if args.code == "hnerv" and not args.tiny and (args.size is None) == (args.fc_dim is None):
+            raise BenchmarkError("--code hnerv needs --size (0.35, 0.75, 1.5 or 3), or --fc-dim instead")
+        official = code.load(args.official)
+        strides = code.tiny_strides if args.tiny else code.strides
+        if args.tiny:
+            fc_dim = TINY["fc_dim"]
+        elif args.code == "hnerv":
+            fc_dim = args.fc_dim or peer_hnerv.official_fc_dim(args.size * 1e6)
+        else:
+            fc_dim = args.fc_dim or 26
         epochs = TINY["epochs"] if args.tiny else args.epochs
-        height, width = 9 * math.prod(strides), 16 * math.prod(strides)
+        height, width = code.frame_size(strides)
         frames = load_frames("bunny", height, width, TINY["frames"] if args.tiny else None)
         device = torch.device(args.device)
     except (BenchmarkError, OfficialCodeError, ValueError) as error:
@@ -226,12 +395,16 @@ def main(argv=None) -> int:
     def log(message):
         print(message, flush=True)
 
-    torch.backends.cudnn.benchmark = True  # as train_nerv.py's train() and our fit set it
+    torch.backends.cudnn.benchmark = True  # as the official train() and our fit set it
     frames = frames.to(device)
     facts = run_facts()
     key = dict(fc_dim=fc_dim, strides=list(strides), epochs=epochs, seed=args.seed,
                same_init=args.same_init, frames=frames.shape[0], official_commit=official.commit)
-    common = dict(**key, height=height, width=width, batch_size=1, paper_psnr=PAPER_NERV_S,
+    if args.code != "nerv":  # the NeRV code's records and saved states predate --code
+        key["code"] = args.code
+    paper = PAPER_NERV_S if args.code == "nerv" else HNERV_NERV_ROW.get(args.size)
+    common = dict(**{**key, "code": args.code}, size=args.size, height=height, width=width,
+                  batch_size=code.batch, paper_psnr=paper,
                   tf32_convolutions=torch.backends.cudnn.allow_tf32,
                   tf32_matmuls=torch.backends.cuda.matmul.allow_tf32, torch=torch.__version__,
                   device=facts["device"], commit=facts["commit"], date=facts["date"],
@@ -239,22 +412,24 @@ def main(argv=None) -> int:
     impls = ("official", "ours") if args.impl == "both" else (args.impl,)
     sides = {}
     for impl in impls:
-        torch.manual_seed(args.seed)  # train_nerv.py seeds before building its Generator
-        sides[impl] = Side(impl, official, fc_dim, strides, epochs, frames, device)
+        torch.manual_seed(args.seed)  # the official train() seeds before building its network
+        sides[impl] = (code.official_side(official, fc_dim, strides, epochs, frames, device)
+                       if impl == "official" else code.ours_side(fc_dim, strides, epochs, frames, device))
     if args.same_init:
         torch.manual_seed(args.seed)
-        initial = official_network(official, fc_dim, strides).state_dict()
+        initial = code.official_network(official, fc_dim, strides).state_dict()
         if "official" in sides:
             sides["official"].model.load_state_dict(initial)
         if "ours" in sides:
-            sides["ours"].model.network.load_state_dict(official_state_to_project(initial))
+            sides["ours"].network().load_state_dict(code.to_project(initial))
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for impl, side in sides.items():
         parameters = sum(p.numel() for p in side.network().parameters())
         try:
-            result = fit(side, epochs, {**key, "impl": impl}, args.seed, args.work, args.max_time_s, log)
+            result = fit(side, code, epochs, {**key, "impl": impl}, args.seed, args.work,
+                         args.max_time_s, log)
         except BenchmarkError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2

@@ -37,3 +37,33 @@ def test_nerv_row_equals_the_hnerv_code(tmp_path):
     # the Bunny anchor config takes the HNeRV code's input codes, so it gives its output too
     assert forward["anchor_config_input_codes"] == dict(pe_rounding="float64", frame_times="open")
     assert forward["max_abs_diff_anchor_config"] < 1e-5
+
+
+def test_nerv_row_fit_side_by_side(tmp_path):
+    """peer_nerv_fit.py --code hnerv: the HNeRV code's NeRV row and ours fitted from the same
+    initial weights on the same frames, batch 2, train alike; its evaluations are the last,
+    third-last and fifth-last epochs (of five), the best of them reported; a size is asked for."""
+    if not OFFICIAL or not (Path(OFFICIAL) / "model_all.py").is_file():
+        pytest.fail("set HNERV_OFFICIAL to a checkout of github.com/haochen-rye/HNeRV", pytrace=False)
+    command = [sys.executable, str(REPO / "benchmarks" / "peer_nerv_fit.py"), "--code", "hnerv",
+               "--official", OFFICIAL]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    out = tmp_path / "fits.jsonl"
+    result = subprocess.run([*command, "--tiny", "--same-init", "--out", str(out)],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = {r["impl"]: r for r in map(json.loads, out.read_text().splitlines())}
+    official, ours = rows["official"], rows["ours"]
+    assert official["parameters"] == ours["parameters"] and official["finished"] and ours["finished"]
+    assert official["code"] == "hnerv" and official["batch_size"] == 2
+    assert [e["epoch"] for e in official["evaluations"]] == [1, 3, 5]
+    assert official["psnr_best"] == max(e["psnr"] for e in official["evaluations"])
+    # tiny: 15 steps, whose warm-ups round 1.5 iterations differently (at 300 epochs the
+    # schedules agree to 5e-4 of lr), so alike, not equal
+    assert abs(official["psnr_final"] - ours["psnr_final"]) < 0.1
+    assert official["psnr_final"] > official["evaluations"][0]["psnr"]
+
+    unsized = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True,
+                             timeout=300, env=env)
+    assert unsized.returncode == 2
+    assert unsized.stderr.strip().count("\n") == 0 and "--size" in unsized.stderr
