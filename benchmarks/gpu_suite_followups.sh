@@ -65,8 +65,10 @@
 #   call 23 ran again in session 14: PEER_EPOCHS=300 PEER_SEEDS="1 2" PEER_SAME_INIT=1
 #   call 27 (session 14, 4 GPUs, one call): more seeds at 0.35M on both sides of call 25's
 #                  comparison: FFNeRV (the capped solver's network) seeds 2, 3; NeRV seeds 3, 4
-#   call 28 (next session, 4 GPUs, one call): the HNeRV code's NeRV row at 1.5M (peer_nerv_fit.py
-#                  --code hnerv), seeds 1-4, each beside ours from the same initial weights
+#   call 28 (4 GPUs, one call): the HNeRV code's NeRV row at 1.5M (peer_nerv_fit.py --code
+#                  hnerv), seeds 1-4, each beside ours from the same initial weights. Session 14
+#                  ran it with DEADLINE=165 (its last device time): official 143-145 of 300
+#                  epochs in 105 s, ours 290-295; 300 epochs need about 250 s (next session)
 # Chained calls: a machine stays warm 30 s after a call. In sessions 11 and 13 more passed on
 # our side, the next call found a fresh machine, and its fits started again from epoch 0. So
 # a call is written to finish its fits itself; the suite says at its start whether earlier
