@@ -57,8 +57,9 @@ import json
 import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -78,75 +79,41 @@ HNERV_NERV_ROW = {0.35: 26.99, 0.75: 28.46, 1.5: 30.87, 3.0: 33.21}  # HNeRV pap
 TINY = dict(frames=6, fc_dim=8, epochs=5)  # 5: whole warm-up epochs on both sides
 
 
+@dataclass(frozen=True)
 class Code:
-    """What differs between the two official codes: their frames, batch, evaluations,
-    network and loop (``official_side``), and our config's counterpart (``ours_side``)."""
+    """One official training code: its checkout's module here (``peer_nerv`` or ``peer_hnerv``:
+    its loader, network, weight mapping to ours, and our anchor config's fit model), its step
+    (``official_side``), batch, stride plan and evaluations."""
 
     name: str
+    peer: ModuleType
+    official_side: type
     batch: int
     base: tuple           # the network's first map, (rows, columns)
     strides: tuple        # the README's stride plan
-    tiny_strides: tuple
     eval_freq: int
+    last: tuple           # the epochs from the end that it also evaluates (0: the last)
+    tiny_strides: tuple = (5, 2)
 
     def evaluation_epochs(self, epochs: int) -> set[int]:
-        raise NotImplementedError
+        """The epochs (1-based) after which it evaluates."""
+        return {e for e in range(1, epochs + 1) if e % self.eval_freq == 0 or epochs - e in self.last}
 
     def frame_size(self, strides) -> tuple[int, int]:
         return self.base[0] * math.prod(strides), self.base[1] * math.prod(strides)
 
-
-class NeRVCode(Code):
-    name, batch, base, strides, tiny_strides, eval_freq = "nerv", 1, (9, 16), peer_nerv.STRIDES, (5, 2), 50
-
-    def evaluation_epochs(self, epochs: int) -> set[int]:
-        """Every ``eval_freq``, and each ``epoch > total_epochs - 10`` (0-based): the last nine."""
-        return {e for e in range(1, epochs + 1) if e % self.eval_freq == 0 or e - 1 > epochs - 10}
-
-    def load(self, path):
-        return peer_nerv.load_official(path)
-
-    def official_side(self, official, fc_dim, strides, epochs, frames, device):
-        return OfficialNeRV(official, fc_dim, strides, epochs, frames, device)
-
-    def ours_side(self, fc_dim, strides, epochs, frames, device):
-        return Ours(peer_nerv.fit_model(fc_dim, strides), peer_nerv.CONFIG, self.batch, epochs,
-                    frames, device)
-
-    def to_project(self, official_state):
-        return peer_nerv.official_state_to_project(official_state)
-
-    def official_network(self, official, fc_dim, strides):
-        return peer_nerv.official_network(official, fc_dim, strides)
+    def sides(self, impls, official, fc_dim, strides, epochs, frames, device, seed) -> dict:
+        """Each side's network from ``seed`` (the official train() seeds before building it)."""
+        sides = {}
+        for impl in impls:
+            torch.manual_seed(seed)
+            sides[impl] = (self.official_side(official, fc_dim, strides, epochs, frames, device)
+                           if impl == "official" else
+                           Ours(self.peer.fit_model(fc_dim, strides), self.peer.CONFIG, self.batch,
+                                epochs, frames, device))
+        return sides
 
 
-class HNeRVCode(Code):
-    name, batch, base, strides, tiny_strides, eval_freq = ("hnerv", peer_hnerv.BATCH, (8, 16),
-                                                           tuple(peer_hnerv.OFFICIAL_ARGS["dec_strds"]),
-                                                           (5, 2), 30)
-
-    def evaluation_epochs(self, epochs: int) -> set[int]:
-        """``(epoch + 1) % eval_freq == 0 or (epochs - epoch) in [1, 3, 5]`` (0-based)."""
-        return {e for e in range(1, epochs + 1) if e % self.eval_freq == 0 or epochs - e in (0, 2, 4)}
-
-    def load(self, path):
-        return peer_hnerv.load_official(path)
-
-    def official_side(self, official, fc_dim, strides, epochs, frames, device):
-        return OfficialHNeRV(official, fc_dim, strides, epochs, frames, device)
-
-    def ours_side(self, fc_dim, strides, epochs, frames, device):
-        return Ours(peer_hnerv.fit_model(fc_dim, strides), peer_hnerv.CONFIG, self.batch, epochs,
-                    frames, device)
-
-    def to_project(self, official_state):
-        return peer_hnerv.official_state_to_project(official_state)
-
-    def official_network(self, official, fc_dim, strides):
-        return peer_hnerv.official_network(official, fc_dim, strides)
-
-
-CODES = {code.name: code for code in (NeRVCode(), HNeRVCode())}
 
 
 class Side:
@@ -289,6 +256,15 @@ class Ours(Side):
         return net(net.times(self.indices[frame:frame + 1], self.n))
 
 
+CODES = {code.name: code for code in (
+    # train_nerv.py: every eval_freq epochs and each epoch > total_epochs - 10 (0-based)
+    Code("nerv", peer_nerv, OfficialNeRV, batch=1, base=(9, 16), strides=peer_nerv.STRIDES,
+         eval_freq=50, last=tuple(range(9))),
+    # train_nerv_all.py: (epoch + 1) % eval_freq == 0 or (epochs - epoch) in [1, 3, 5]
+    Code("hnerv", peer_hnerv, OfficialHNeRV, batch=peer_hnerv.BATCH, base=(8, 16),
+         strides=tuple(peer_hnerv.OFFICIAL_ARGS["dec_strds"]), eval_freq=30, last=(0, 2, 4)))}
+
+
 def save_state(path: Path, side: Side, key: dict, done: int, history: list, fit_s: float) -> None:
     buffer = io.BytesIO()
     torch.save(dict(key=key, epochs_done=done, history=history, fit_s=fit_s,
@@ -376,7 +352,7 @@ def main(argv=None) -> int:
             raise BenchmarkError("--size is for --code hnerv; NeRV-S/M/L are --fc-dim 26/58/112")
         if args.code == "hnerv" and not args.tiny and (args.size is None) == (args.fc_dim is None):
             raise BenchmarkError("--code hnerv needs --size (0.35, 0.75, 1.5 or 3), or --fc-dim instead")
-        official = code.load(args.official)
+        official = code.peer.load_official(args.official)
         strides = code.tiny_strides if args.tiny else code.strides
         if args.tiny:
             fc_dim = TINY["fc_dim"]
@@ -410,18 +386,14 @@ def main(argv=None) -> int:
                   device=facts["device"], commit=facts["commit"], date=facts["date"],
                   command=facts["command"])
     impls = ("official", "ours") if args.impl == "both" else (args.impl,)
-    sides = {}
-    for impl in impls:
-        torch.manual_seed(args.seed)  # the official train() seeds before building its network
-        sides[impl] = (code.official_side(official, fc_dim, strides, epochs, frames, device)
-                       if impl == "official" else code.ours_side(fc_dim, strides, epochs, frames, device))
+    sides = code.sides(impls, official, fc_dim, strides, epochs, frames, device, args.seed)
     if args.same_init:
         torch.manual_seed(args.seed)
-        initial = code.official_network(official, fc_dim, strides).state_dict()
+        initial = code.peer.official_network(official, fc_dim, strides).state_dict()
         if "official" in sides:
             sides["official"].model.load_state_dict(initial)
         if "ours" in sides:
-            sides["ours"].network().load_state_dict(code.to_project(initial))
+            sides["ours"].network().load_state_dict(code.peer.official_state_to_project(initial))
     if args.work:
         args.work.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
