@@ -242,7 +242,7 @@ class Run:
         done = r.get("fit_epochs", {})
         if not (epochs is not None and done.get("planned") == epochs and done.get("min") == epochs):
             return False
-        made_by = shlex.split(r.get("command", ""))[1:]
+        made_by = shlex.split(r.get("command") or "")[1:]
         if r.get("commit") != git_commit() or not same_run(made_by, self.arguments(None, epochs)):
             return False
         self.command = [sys.executable, *made_by]
