@@ -243,7 +243,8 @@ class Run:
         if not (epochs is not None and done.get("planned") == epochs and done.get("min") == epochs):
             return False
         made_by = shlex.split(r.get("command") or "")[1:]
-        if r.get("commit") != git_commit() or not same_run(made_by, self.arguments(None, epochs)):
+        commit = git_commit()  # None: no way to tell which code made it, so not kept
+        if commit is None or r.get("commit") != commit or not same_run(made_by, self.arguments(None, epochs)):
             return False
         self.command = [sys.executable, *made_by]
         return True
