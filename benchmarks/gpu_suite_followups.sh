@@ -107,6 +107,8 @@ else
   log "no earlier work in $CHAIN (a fresh machine): every fit starts at epoch 0"
 fi
 left() { echo $(( DEADLINE - $(elapsed) - 10 )); }
+# peer_nerv_fit.py --max-time-s: what is left, less 40 s to evaluate and write its record
+peer_left() { echo $(( $(left) > 100 ? $(left) - 40 : 60 )); }
 # compiled with CUDA graphs (FFNeRV in calls 11-19, NeRV-S seed 0 in call 20); on the CPU, AOTAutograd without inductor
 COMPILED_CUDA_GRAPHS=(fit.compile.enabled=True fit.compile.mode=reduce-overhead)
 [ "$TINY" = 1 ] && COMPILED_CUDA_GRAPHS=(fit.compile.enabled=True fit.compile.backend=aot_eager)
@@ -469,7 +471,7 @@ case $CALL in
         name=peer_nerv_${impl}_s${seeds[$i]}_e${PEER_EPOCHS:-300}$([ "${PEER_SAME_INIT:-0}" = 1 ] && echo _same)
         peer_nerv_fit "$g" "$name" 600 --impl "$impl" --epochs "${PEER_EPOCHS:-300}" \
           --seed "${seeds[$i]}" $([ "${PEER_SAME_INIT:-0}" = 1 ] && echo --same-init) \
-          --work "$CHAIN/$name" --max-time-s "$(( $(left) > 100 ? $(left) - 40 : 60 ))"
+          --work "$CHAIN/$name" --max-time-s "$(peer_left)"
       done
     done
     wait ;;
@@ -560,7 +562,7 @@ case $CALL in
         name=peer_hnerv_${impl}_1.5_s${seed}_e$e
         peer_nerv_fit $(( seed - 1 )) "$name" 600 --code hnerv --size 1.5 --impl "$impl" --epochs "$e" \
           --seed "$seed" --same-init --work "$CHAIN/$name" \
-          --max-time-s "$(( $(left) > 100 ? $(left) - 40 : 60 ))"
+          --max-time-s "$(peer_left)"
       done
     done
     wait ;;
@@ -576,7 +578,7 @@ case $CALL in
     for seed in 5 6; do
       name=peer_hnerv_official_1.5_s${seed}_e${PEER_EPOCHS:-300}
       peer_nerv_fit 3 "$name" 600 --code hnerv --size 1.5 --impl official --epochs "${PEER_EPOCHS:-300}" \
-        --seed "$seed" --work "$CHAIN/$name" --max-time-s "$(( $(left) > 100 ? $(left) - 40 : 60 ))"
+        --seed "$seed" --work "$CHAIN/$name" --max-time-s "$(peer_left)"
     done
     wait ;;
 esac
