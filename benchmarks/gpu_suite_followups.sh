@@ -65,10 +65,11 @@
 #   call 23 ran again in session 14: PEER_EPOCHS=300 PEER_SEEDS="1 2" PEER_SAME_INIT=1
 #   call 27 (session 14, 4 GPUs, one call): more seeds at 0.35M on both sides of call 25's
 #                  comparison: FFNeRV (the capped solver's network) seeds 2, 3; NeRV seeds 3, 4
-#   call 28 (4 GPUs, one call): the HNeRV code's NeRV row at 1.5M (peer_nerv_fit.py --code
-#                  hnerv), seeds 1-4, each beside ours from the same initial weights. Session 14
-#                  ran it with DEADLINE=165 (its last device time): official 143-145 of 300
-#                  epochs in 105 s, ours 290-295; 300 epochs need about 250 s (next session)
+#   call 28 (one call, any number of GPUs): the HNeRV code's NeRV row at 1.5M (peer_nerv_fit.py
+#                  --code hnerv), seeds 1-4, each beside ours from the same initial weights. Session 14
+#                  ran it on 4 GPUs with DEADLINE=165 (its last device time): official 143-145 of
+#                  300 epochs in 105 s, ours 290-295. Session 15 (one H200 lent): the official
+#                  side alone, PEER_IMPLS=official, the four seeds on the one GPU
 #   call 29 (next session, 4 GPUs, one call): FFNeRV 0.75M / 1.5M / 3M to 300 epochs with the
 #                  neighbour buffer filled, one per GPU; the HNeRV code's 1.5M seeds 5, 6
 # Chained calls: a machine stays warm 30 s after a call. In sessions 11 and 13 more passed on
@@ -548,23 +549,29 @@ case $CALL in
         --tag "ieee$seed" --per-gpu 1 --cfg-options seed=$seed &
     done
     wait ;;
-  28)  # 4 GPUs, one call: the HNeRV paper's NeRV row at 1.5M by the HNeRV code itself
+  28)  # one call: the HNeRV paper's NeRV row at 1.5M by the HNeRV code itself
     # (haochen-rye/HNeRV's train_nerv_all.py loop mirrored in benchmarks/peer_nerv_fit.py
     # --code hnerv, its network, loss and lr imported) beside ours from the same initial
     # weights: does the code that published 30.87 dB reach it on this GPU? (Our anchor config:
-    # twelve seeds, mean 30.78, three of twelve at or above it.) Seeds 1-4 (its --manualSeed),
-    # GPU i: seed i + 1, official and ours at once. With --work and a time limit a fit cut off
-    # still records its epochs and PSNR
-    need_gpus 4
-    e=${PEER_EPOCHS:-300}
-    for seed in 1 2 3 4; do
-      for impl in official ours; do
+    # twelve seeds, mean 30.78, three of twelve at or above it.) PEER_SEEDS (default 1-4, its
+    # --manualSeed), the k-th on GPU k (modulo the GPUs there are); PEER_IMPLS (default
+    # "official ours") the sides, each seed's at once on its GPU. Session 14 ran it on 4 GPUs
+    # with DEADLINE=165; session 15 on the one H200 lent with PEER_IMPLS=official (the official
+    # loop waits for the GPU each step, so four of them share one GPU). With --work and a time
+    # limit a fit cut off still records its epochs and PSNR. --same-init for both (the official
+    # side's weights are its seed's either way)
+    e=${PEER_EPOCHS:-300} k=0
+    for seed in ${PEER_SEEDS:-1 2 3 4}; do
+      for impl in ${PEER_IMPLS:-official ours}; do
         name=peer_hnerv_${impl}_1.5_s${seed}_e$e
-        peer_nerv_fit $(( seed - 1 )) "$name" 600 --code hnerv --size 1.5 --impl "$impl" --epochs "$e" \
-          --seed "$seed" --same-init --work "$CHAIN/$name" \
-          --max-time-s "$(peer_left)"
+        peer_nerv_fit "$k" "$name" 600 --code hnerv --size 1.5 --impl "$impl" --epochs "$e" \
+          --seed "$seed" --same-init --work "$CHAIN/$name" --max-time-s "$(peer_left)"
       done
+      k=$(( k + 1 ))
     done
+    # is the GPU the bound? (the fits print their seconds an epoch every 10 epochs)
+    ( sleep 60; log "gpu busy, memory: $(nvidia-smi --query-gpu=utilization.gpu,memory.used \
+        --format=csv,noheader 2>/dev/null | tr '\n' ' ')" ) &
     wait ;;
   29)  # 4 GPUs, one call: FFNeRV at NeRV's 0.75M / 1.5M / 3M counts to 300 epochs with the
     # neighbour buffer filled (session 12's 300-epoch rows ran before that fix; session 13's
