@@ -70,7 +70,7 @@
 #                  ran it on 4 GPUs with DEADLINE=165 (its last device time): official 143-145 of
 #                  300 epochs in 105 s, ours 290-295. Session 15 (one H200 lent): the official
 #                  side alone, PEER_IMPLS=official, the four seeds on the one GPU
-#   call 29 (next session, 4 GPUs, one call): FFNeRV 0.75M / 1.5M / 3M to 300 epochs with the
+#   call 29 (4 GPUs, one call; or a part of it): FFNeRV 0.75M / 1.5M / 3M to 300 epochs with the
 #                  neighbour buffer filled, one per GPU; the HNeRV code's 1.5M seeds 5, 6
 # Chained calls: a machine stays warm 30 s after a call. In sessions 11 and 13 more passed on
 # our side, the next call found a fresh machine, and its fits started again from epoch 0. So
@@ -579,10 +579,11 @@ case $CALL in
     # its GPU a 0.35M fit took 255 s in session 14 (348 s in session 12, before fits stopped
     # waiting for the GPU each step); the larger ones took 620-660 s beside another fit in
     # session 12, so MAX_FIT_S=540 may still cut the 3M fit. GPU 3: the HNeRV code's NeRV row at
-    # 1.5M, official side only, seeds 5 and 6 (call 28 runs 1-4)
-    need_gpus 4
-    ffnerv_as_nerv ffnerv_e300filled e300filled 0.75 1.5 3
-    for seed in 5 6; do
+    # 1.5M, official side only, seeds 5 and 6 (call 28 runs 1-4). FFNERV_BUDGETS and
+    # PEER_SEEDS (either may be empty) pick a part: session 15, on the one H200 lent, ran
+    # FFNERV_BUDGETS=0.75 PEER_SEEDS= (its call 28 had run the official seeds 5-8)
+    ffnerv_as_nerv ffnerv_e300filled e300filled ${FFNERV_BUDGETS-0.75 1.5 3}
+    for seed in ${PEER_SEEDS-5 6}; do
       name=peer_hnerv_official_1.5_s${seed}_e${PEER_EPOCHS:-300}
       peer_nerv_fit 3 "$name" 600 --code hnerv --size 1.5 --impl official --epochs "${PEER_EPOCHS:-300}" \
         --seed "$seed" --work "$CHAIN/$name" --max-time-s "$(peer_left)"
