@@ -127,19 +127,6 @@ def budget_bpp(parameters: float, height: int, width: int, frames: int) -> float
     return parameters * 8 / (height * width * frames)
 
 
-def commit() -> str:
-    """The toolkit's commit: TOOLKIT_COMMIT, else git's, else the copy a GPU call carries
-    (the GPU machine's tree has no .git)."""
-    if os.environ.get("TOOLKIT_COMMIT"):
-        return os.environ["TOOLKIT_COMMIT"]
-    try:
-        return subprocess.check_output(["git", "describe", "--always", "--dirty"], cwd=ROOT,
-                                       text=True, stderr=subprocess.DEVNULL).strip()
-    except (OSError, subprocess.CalledProcessError):
-        stored = ROOT / ".device_carry" / "COMMIT"
-        return stored.read_text().strip() if stored.is_file() else "unknown"
-
-
 def same_run(made_by: list, arguments: list) -> bool:
     """Two tools/compress_dataset.py argument lists ask for the same result: equal but for
     the fit's time limit and --resume, which change when a fit stops, not what it fits."""
@@ -291,7 +278,7 @@ class Run:
             target_bpp=self.target_bpp, matched_to=self.matched_to, sized_as=self.sized_as,
             fit_time_s=r.get("fit_time_s"), precision=r.get("fit_precision"),
             frames=r["num_frames"], height=r["height"],
-            width=r["width"], device=r.get("device"), commit=commit(),
+            width=r["width"], device=r.get("device"), commit=git_commit() or "unknown",
             date=time.strftime("%Y-%m-%d"),
             command=" ".join(shlex.quote(c) for c in self.command[1:]))
 
