@@ -47,6 +47,12 @@ continues it; a state saved by another command is refused with a one-line error.
     python benchmarks/peer_nerv_fit.py --code hnerv --official /work/peers/HNeRV --size 1.5 \\
         --impl official --seed 3 --out fits.jsonl --device cuda
     python benchmarks/peer_nerv_fit.py --official /work/peers/NeRV --tiny --same-init --out r.jsonl
+
+``report`` reads the records back: each side's finished runs (mean, spread, how many reach the
+paper), the pairs fitted from the same initial weights (ours - official), and a plot:
+
+    python benchmarks/peer_nerv_fit.py report docs/results/data/peer_nerv_fit_bunny.jsonl \\
+        --png docs/results/peer_nerv_fit_bunny.png
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ from peer_common import (BenchmarkError, OfficialCodeError, frame_psnr, load_fra
 from toolkit.runinfo import atomic_write_bytes, run_facts  # noqa: E402
 
 PAPER_NERV_S = 32.21
+PAPER_EPOCHS = 300  # both papers' numbers (NeRV-S; the HNeRV paper's NeRV row)
 HNERV_NERV_ROW = {0.35: 26.99, 0.75: 28.46, 1.5: 30.87, 3.0: 33.21}  # HNeRV paper, Table 2
 TINY = dict(frames=6, fc_dim=8, epochs=5)  # 5: whole warm-up epochs on both sides
 
@@ -322,7 +329,169 @@ def fit(side: Side, code: Code, epochs: int, key: dict, order_seed: int, work: P
                 psnr_at_partial=None if finished else last, evaluations=history)
 
 
+def finished_runs(records: list[dict]) -> list[dict]:
+    """The finished runs, the last record of each (code, network, epochs, seed, side, same
+    init) kept: a fit repeated under the same key replaces the earlier one. Official runs
+    with and without ``same_init`` are separate runs of the same initial weights."""
+    runs = {}
+    for r in records:
+        if r.get("finished", True) and r.get("psnr_best") is not None:
+            key = (r.get("code") or "nerv", r["fc_dim"], r["epochs"], r["seed"], r["impl"],
+                   bool(r.get("same_init")))
+            runs[key] = r
+    return list(runs.values())
+
+
+def side_of(r: dict) -> str:
+    if r["impl"] == "official":
+        return "official"
+    return "ours, same initial weights" if r.get("same_init") else "ours, own initial weights"
+
+
+def network_of(r: dict) -> str:
+    code = r.get("code") or "nerv"
+    if r.get("size"):
+        return f"{code} {r['size']}M"
+    known = {26: " (NeRV-S)", 58: " (NeRV-M)", 112: " (NeRV-L)"} if code == "nerv" else {}
+    return f"{code} fc_dim {r['fc_dim']}{known.get(r['fc_dim'], '')}"
+
+
+def summarise(records: list[dict]) -> tuple[list[dict], list[dict]]:
+    """Groups (network, epochs, side) with their PSNR (the paper's metric, the best of the
+    evaluations; the paper's value beside it at the paper's 300 epochs), and the same-init
+    pairs: a seed's ours-from-official-weights run beside that seed's official run with
+    ``--same-init`` (the same initial weights and frame order, in one command or two; official
+    runs without it are not paired)."""
+    import statistics
+
+    runs = finished_runs(records)
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((network_of(r), r["epochs"], side_of(r)), []).append(r)
+    rows = []
+    for (network, epochs, side), members in sorted(groups.items()):
+        members.sort(key=lambda r: r["seed"])
+        values = [r["psnr_best"] for r in members]
+        sd = statistics.stdev(values) if len(values) > 1 else None
+        paper = members[0].get("paper_psnr") if epochs == PAPER_EPOCHS else None
+        rows.append(dict(network=network, epochs=epochs, side=side, runs=len(values),
+                         seeds=[r["seed"] for r in members], values=values,
+                         mean=statistics.fmean(values), sd=sd,
+                         se=sd / len(values) ** 0.5 if sd is not None else None, paper=paper,
+                         above=sum(v >= paper for v in values) if paper else None))
+    pairs = []
+    for ours in runs:
+        if ours["impl"] != "ours" or not ours.get("same_init"):
+            continue
+        key = (ours.get("code") or "nerv", ours["fc_dim"], ours["epochs"], ours["seed"])
+        official = [r for r in runs if r["impl"] == "official" and r.get("same_init") and
+                    (r.get("code") or "nerv", r["fc_dim"], r["epochs"], r["seed"]) == key]
+        if official:
+            value = official[0]["psnr_best"]
+            pairs.append(dict(network=network_of(ours), epochs=ours["epochs"], seed=ours["seed"],
+                              official=value, ours=ours["psnr_best"],
+                              difference=ours["psnr_best"] - value))
+    pairs.sort(key=lambda p: (p["network"], p["epochs"], p["seed"]))
+    return rows, pairs
+
+
+def report(argv) -> int:
+    parser = argparse.ArgumentParser(prog="peer_nerv_fit.py report",
+                                     description="tables (and a plot) from the fits' records")
+    parser.add_argument("jsonl", type=Path, help="the records the fits appended (--out)")
+    parser.add_argument("--png", type=Path, help="a plot of every run beside its paper's value")
+    args = parser.parse_args(argv)
+    if not args.jsonl.is_file():
+        print(f"error: no such records file: {args.jsonl}", file=sys.stderr)
+        return 2
+    try:
+        records = [json.loads(line) for line in args.jsonl.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as error:
+        print(f"error: {args.jsonl}: not JSON lines ({error})", file=sys.stderr)
+        return 2
+    rows, pairs = summarise(records)
+    if not rows:
+        print(f"error: {args.jsonl}: no finished fit", file=sys.stderr)
+        return 2
+    print("| network | epochs | side | runs | PSNR, best evaluation: mean (s.e.) | sd | range "
+          "| paper | at or above it |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        se = f" ({r['se']:.3f})" if r["se"] is not None else ""
+        sd = f"{r['sd']:.3f}" if r["sd"] is not None else "-"
+        above = f"{r['above']} of {r['runs']}" if r["above"] is not None else "-"
+        print(f"| {r['network']} | {r['epochs']} | {r['side']} | {r['runs']} | {r['mean']:.3f}{se} "
+              f"| {sd} | {min(r['values']):.3f} to {max(r['values']):.3f} | {r['paper'] or '-'} "
+              f"| {above} |")
+    if pairs:
+        import statistics
+
+        print("\n| network | epochs | seed | official | ours, same initial weights | ours - official |")
+        print("|---|---|---|---|---|---|")
+        for p in pairs:
+            print(f"| {p['network']} | {p['epochs']} | {p['seed']} | {p['official']:.4f} "
+                  f"| {p['ours']:.4f} | {p['difference']:+.4f} |")
+        by_setting: dict[tuple, list[float]] = {}
+        for p in pairs:
+            by_setting.setdefault((p["network"], p["epochs"]), []).append(p["difference"])
+        for (network, epochs), differences in sorted(by_setting.items()):
+            sd = f", sd {statistics.stdev(differences):.4f}" if len(differences) > 1 else ""
+            print(f"\n{network}, {epochs} epochs: ours - official {statistics.fmean(differences):+.4f} dB "
+                  f"over {len(differences)} pair(s){sd}")
+    if args.png:
+        try:
+            plot(rows, pairs, args.png)
+        except BenchmarkError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        print(f"\nwrote {args.png}")
+    return 0
+
+
+def plot(rows: list[dict], pairs: list[dict], path: Path) -> None:
+    """At the papers' epochs (shorter fits are checks, not results): a row of dots per
+    (network, side), its mean with two standard errors, the paper's value, and a line between
+    the two runs of each same-init pair."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if r["epochs"] == PAPER_EPOCHS]
+    settings = sorted({(r["network"], r["epochs"]) for r in rows})
+    if not settings:
+        raise BenchmarkError(f"no finished fit of {PAPER_EPOCHS} epochs to plot")
+    fig, axes = plt.subplots(len(settings), 1, figsize=(8, 1.0 + 1.1 * len(rows)), squeeze=False)
+    colours = {"official": "tab:red", "ours, same initial weights": "tab:blue",
+               "ours, own initial weights": "tab:green"}
+    for ax, (network, epochs) in zip(axes[:, 0], settings):
+        mine = [r for r in rows if (r["network"], r["epochs"]) == (network, epochs)]
+        at = {r["side"]: y for y, r in enumerate(mine)}
+        for y, r in enumerate(mine):
+            ax.plot(r["values"], [y] * r["runs"], "o", color=colours[r["side"]], alpha=0.7)
+            if r["se"] is not None:
+                ax.errorbar(r["mean"], y + 0.25, xerr=2 * r["se"], fmt="D", color="black",
+                            markersize=4, capsize=3)
+        for p in pairs:
+            if (p["network"], p["epochs"]) == (network, epochs) and "official" in at:
+                ax.plot([p["official"], p["ours"]], [at["official"], at["ours, same initial weights"]],
+                        color="grey", lw=0.6, alpha=0.6)
+        if mine[0]["paper"]:
+            ax.axvline(mine[0]["paper"], color="black", ls=":", lw=1.5, label=f"paper: {mine[0]['paper']}")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.set_yticks(range(len(mine)), [f"{r['side']} ({r['runs']})" for r in mine], fontsize=8)
+        ax.set_ylim(-0.6, len(mine) - 0.3)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_title(f"{network}, {epochs} epochs: PSNR (dB), best evaluation, one dot per run; "
+                     "grey: same initial weights", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:
+        return report(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--code", choices=sorted(CODES), default="nerv",
                         help="nerv: haochen-rye/NeRV (NeRV-S, 720x1280); hnerv: haochen-rye/HNeRV's "
