@@ -78,6 +78,7 @@ import peer_hnerv  # noqa: E402
 import peer_nerv  # noqa: E402
 from peer_common import (BenchmarkError, OfficialCodeError, frame_psnr, load_frames,  # noqa: E402
                          project_lr_per_iteration, project_optim_wrapper)
+from toolkit.reports import spread, spread_cells  # noqa: E402
 from toolkit.runinfo import atomic_write_bytes, run_facts  # noqa: E402
 
 PAPER_NERV_S = 32.21
@@ -362,8 +363,6 @@ def summarise(records: list[dict]) -> tuple[list[dict], list[dict]]:
     pairs: a seed's ours-from-official-weights run beside that seed's official run with
     ``--same-init`` (the same initial weights and frame order, in one command or two; official
     runs without it are not paired)."""
-    import statistics
-
     runs = finished_runs(records)
     groups: dict[tuple, list[dict]] = {}
     for r in runs:
@@ -371,14 +370,9 @@ def summarise(records: list[dict]) -> tuple[list[dict], list[dict]]:
     rows = []
     for (network, epochs, side), members in sorted(groups.items()):
         members.sort(key=lambda r: r["seed"])
-        values = [r["psnr_best"] for r in members]
-        sd = statistics.stdev(values) if len(values) > 1 else None
         paper = members[0].get("paper_psnr") if epochs == PAPER_EPOCHS else None
-        rows.append(dict(network=network, epochs=epochs, side=side, runs=len(values),
-                         seeds=[r["seed"] for r in members], values=values,
-                         mean=statistics.fmean(values), sd=sd,
-                         se=sd / len(values) ** 0.5 if sd is not None else None, paper=paper,
-                         above=sum(v >= paper for v in values) if paper else None))
+        rows.append(dict(network=network, epochs=epochs, side=side, seeds=[r["seed"] for r in members],
+                         **spread([r["psnr_best"] for r in members], paper)))
     pairs = []
     for ours in runs:
         if ours["impl"] != "ours" or not ours.get("same_init"):
@@ -417,12 +411,7 @@ def report(argv) -> int:
           "| paper | at or above it |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        se = f" ({r['se']:.3f})" if r["se"] is not None else ""
-        sd = f"{r['sd']:.3f}" if r["sd"] is not None else "-"
-        above = f"{r['above']} of {r['runs']}" if r["above"] is not None else "-"
-        print(f"| {r['network']} | {r['epochs']} | {r['side']} | {r['runs']} | {r['mean']:.3f}{se} "
-              f"| {sd} | {min(r['values']):.3f} to {max(r['values']):.3f} | {r['paper'] or '-'} "
-              f"| {above} |")
+        print(f"| {r['network']} | {r['epochs']} | {r['side']} | {r['runs']} | {spread_cells(r, 3)} |")
     if pairs:
         import statistics
 
@@ -476,8 +465,8 @@ def plot(rows: list[dict], pairs: list[dict], path: Path) -> None:
             if (p["network"], p["epochs"]) == (network, epochs) and "official" in at:
                 ax.plot([p["official"], p["ours"]], [at["official"], at["ours, same initial weights"]],
                         color="grey", lw=0.6, alpha=0.6)
-        if mine[0]["paper"]:
-            ax.axvline(mine[0]["paper"], color="black", ls=":", lw=1.5, label=f"paper: {mine[0]['paper']}")
+        if mine[0]["published"]:
+            ax.axvline(mine[0]["published"], color="black", ls=":", lw=1.5, label=f"paper: {mine[0]['published']}")
             ax.legend(fontsize=7, loc="lower right")
         ax.set_yticks(range(len(mine)), [f"{r['side']} ({r['runs']})" for r in mine], fontsize=8)
         ax.set_ylim(-0.6, len(mine) - 0.3)

@@ -40,6 +40,27 @@ def curve_label(row: dict) -> str:
     return SourceName.parse(row["source"]).curve
 
 
+def spread(values: list[float], published: float | None = None) -> dict:
+    """Runs that differ only in their seed: their mean, standard deviation and error, range,
+    and how many reach ``published`` (a paper's value, one run), where there is one."""
+    import statistics
+
+    sd = statistics.stdev(values) if len(values) > 1 else None
+    return dict(runs=len(values), values=list(values), mean=statistics.fmean(values), sd=sd,
+                se=sd / len(values) ** 0.5 if sd is not None else None, low=min(values),
+                high=max(values), published=published,
+                above=sum(v >= published for v in values) if published else None)
+
+
+def spread_cells(row: dict, digits: int = 2) -> str:
+    """A ``spread`` as markdown cells: mean (s.e.) | sd | range | published | k of n."""
+    se = f" ({row['se']:.{digits}f})" if row["se"] is not None else ""
+    sd = f"{row['sd']:.{digits}f}" if row["sd"] is not None else "-"
+    above = f"{row['above']} of {row['runs']}" if row["above"] is not None else "-"
+    return (f"{row['mean']:.{digits}f}{se} | {sd} | {row['low']:.{digits}f} to "
+            f"{row['high']:.{digits}f} | {row['published'] or '-'} | {above}")
+
+
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| dataset | source | codec | size | bpp | PSNR (dB) | MS-SSIM | params | fit (s) | decode fps (bf16, network) |",
              "|---|---|---|---|---|---|---|---|---|---|"]

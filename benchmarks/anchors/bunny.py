@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from toolkit.data.names import SourceName  # noqa: E402
+from toolkit.reports import spread, spread_cells  # noqa: E402
 from toolkit.runinfo import git_commit  # noqa: E402
 
 FRAMES = 132
@@ -531,8 +532,6 @@ def seed_spread(records: list[dict], sources: str | re.Pattern, pool: bool) -> l
     and size with ``pool``. Each group beside the published value at its size, where there is
     one. As in the report, a rerun of a source replaces its earlier record; unfinished runs
     are then left out."""
-    import statistics
-
     groups: dict[tuple, list[dict]] = {}
     for r in latest_runs(records):
         if r.get("matched_to") or not re.search(sources, r["source"]):
@@ -549,13 +548,8 @@ def seed_spread(records: list[dict], sources: str | re.Pattern, pool: bool) -> l
         budget = runs[0].get("parameter_budget")
         at_300 = all(r.get("epochs_planned") == 300 for r in runs)  # the published rows' epochs
         published = PUBLISHED_NERV.get(protocol, {}).get(budget) if codec == "nerv" and at_300 else None
-        sd = statistics.stdev(values) if len(values) > 1 else None
         rows.append(dict(protocol=protocol, codec=codec, size=size, variant=variant,
-                         runs=len(values), mean=statistics.fmean(values), sd=sd,
-                         se=sd / len(values) ** 0.5 if sd is not None else None,
-                         low=min(values), high=max(values), published=published,
-                         above=sum(v >= published for v in values) if published else None,
-                         values=values, sources=[r["source"] for r in runs]))
+                         **spread(values, published), sources=[r["source"] for r in runs]))
     return rows
 
 
@@ -572,13 +566,8 @@ def seeds(args) -> int:
           "| sd | range | published | runs at or above it |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        se = f" ({row['se']:.2f})" if row["se"] is not None else ""
-        sd = f"{row['sd']:.2f}" if row["sd"] is not None else "-"
-        published = f"{row['published']}" if row["published"] else "-"
-        above = f"{row['above']} of {row['runs']}" if row["above"] is not None else "-"
         print(f"| {row['protocol']} | {row['codec']} | {row['size']} | {row['variant'] or '-'} | "
-              f"{row['runs']} | {row['mean']:.2f}{se} | {sd} | {row['low']:.2f} to "
-              f"{row['high']:.2f} | {published} | {above} |")
+              f"{row['runs']} | {spread_cells(row)} |")
     if args.png:
         plot_seeds(rows, Path(args.png))
         print(f"\nwrote {args.png}")
