@@ -68,8 +68,9 @@
 #   call 28 (one call, any number of GPUs): the HNeRV code's NeRV row at 1.5M (peer_nerv_fit.py
 #                  --code hnerv), seeds 1-4, each beside ours from the same initial weights. Session 14
 #                  ran it on 4 GPUs with DEADLINE=165 (its last device time): official 143-145 of
-#                  300 epochs in 105 s, ours 290-295. Session 15 (one H200 lent): the official
-#                  side alone, PEER_IMPLS=official, the four seeds on the one GPU
+#                  300 epochs in 105 s, ours 290-295. Session 15 (one H200 lent): four fits at
+#                  once on it, the official side (PEER_IMPLS=official) for seeds 1-4 and 5-8
+#                  (PEER_SEEDS), then ours (PEER_IMPLS=ours) for the same seeds
 #   call 29 (4 GPUs, one call; or a part of it): FFNeRV 0.75M / 1.5M / 3M to 300 epochs with the
 #                  neighbour buffer filled, one per GPU; the HNeRV code's 1.5M seeds 5, 6
 # Chained calls: a machine stays warm 30 s after a call. In sessions 11 and 13 more passed on
@@ -556,8 +557,8 @@ case $CALL in
     # twelve seeds, mean 30.78, three of twelve at or above it.) PEER_SEEDS (default 1-4, its
     # --manualSeed), the k-th on GPU k (modulo the GPUs there are); PEER_IMPLS (default
     # "official ours") the sides, each seed's at once on its GPU. Session 14 ran it on 4 GPUs
-    # with DEADLINE=165; session 15 on the one H200 lent with PEER_IMPLS=official (the official
-    # loop waits for the GPU each step, so four of them share one GPU). With --work and a time
+    # with DEADLINE=165; session 15 on the one H200 lent, four fits at once on it: PEER_IMPLS=official
+    # for seeds 1-4 and 5-8, then PEER_IMPLS=ours for 1-4 and 5-8. With --work and a time
     # limit a fit cut off still records its epochs and PSNR. --same-init for both (the official
     # side's weights are its seed's either way)
     e=${PEER_EPOCHS:-300} k=0
@@ -569,8 +570,8 @@ case $CALL in
       done
       k=$(( k + 1 ))
     done
-    # is the GPU the bound? (the fits print their seconds an epoch every 10 epochs)
-    ( sleep 60; log "gpu busy, memory: $(nvidia-smi --query-gpu=utilization.gpu,memory.used \
+    # one sample of the GPU's utilisation (the fits print their seconds an epoch every 10 epochs)
+    [ "$TINY" = 1 ] || ( sleep 60; log "gpu busy, memory: $(nvidia-smi --query-gpu=utilization.gpu,memory.used \
         --format=csv,noheader 2>/dev/null | tr '\n' ' ')" ) &
     wait ;;
   29)  # 4 GPUs, one call: FFNeRV at NeRV's 0.75M / 1.5M / 3M counts to 300 epochs with the
@@ -580,13 +581,15 @@ case $CALL in
     # waiting for the GPU each step); the larger ones took 620-660 s beside another fit in
     # session 12, so MAX_FIT_S=540 may still cut the 3M fit. GPU 3: the HNeRV code's NeRV row at
     # 1.5M, official side only, seeds 5 and 6 (call 28 runs 1-4). FFNERV_BUDGETS and
-    # PEER_SEEDS (either may be empty) pick a part: session 15, on the one H200 lent, ran
-    # FFNERV_BUDGETS=0.75 PEER_SEEDS= (its call 28 had run the official seeds 5-8)
+    # PEER_SEEDS pick a part; here (not in call 28) either may be empty, for none: session 15,
+    # on the one H200 lent, ran FFNERV_BUDGETS=0.75 PEER_SEEDS= (its call 28 had run the
+    # official seeds 5-8). --same-init as in call 28 (the official weights are the seed's
+    # either way), so that the two calls' work dirs of a seed are the same run's
     ffnerv_as_nerv ffnerv_e300filled e300filled ${FFNERV_BUDGETS-0.75 1.5 3}
     for seed in ${PEER_SEEDS-5 6}; do
       name=peer_hnerv_official_1.5_s${seed}_e${PEER_EPOCHS:-300}
       peer_nerv_fit 3 "$name" 600 --code hnerv --size 1.5 --impl official --epochs "${PEER_EPOCHS:-300}" \
-        --seed "$seed" --work "$CHAIN/$name" --max-time-s "$(peer_left)"
+        --seed "$seed" --same-init --work "$CHAIN/$name" --max-time-s "$(peer_left)"
     done
     wait ;;
 esac

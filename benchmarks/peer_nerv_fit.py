@@ -336,7 +336,7 @@ def finished_runs(records: list[dict]) -> list[dict]:
     with and without ``same_init`` are separate runs of the same initial weights."""
     runs = {}
     for r in records:
-        if r.get("finished", True) and r.get("psnr_best") is not None:
+        if r.get("epochs_done") == r["epochs"] and r.get("psnr_best") is not None:
             key = (r.get("code") or "nerv", r["fc_dim"], r["epochs"], r["seed"], r["impl"],
                    bool(r.get("same_init")))
             runs[key] = r
@@ -403,7 +403,12 @@ def report(argv) -> int:
     except json.JSONDecodeError as error:
         print(f"error: {args.jsonl}: not JSON lines ({error})", file=sys.stderr)
         return 2
-    rows, pairs = summarise(records)
+    try:
+        rows, pairs = summarise(records)
+    except (KeyError, TypeError, AttributeError) as error:
+        print(f"error: {args.jsonl}: a record is not one a fit writes ({type(error).__name__}: "
+              f"{error}); keep only this benchmark's --out records there", file=sys.stderr)
+        return 2
     if not rows:
         print(f"error: {args.jsonl}: no finished fit", file=sys.stderr)
         return 2
@@ -411,7 +416,9 @@ def report(argv) -> int:
           "| paper | at or above it |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['network']} | {r['epochs']} | {r['side']} | {r['runs']} | {spread_cells(r, 3)} |")
+        seeds = len(set(r["seeds"]))  # an official seed run with and without --same-init: two runs
+        runs = f"{r['runs']}" + (f" ({seeds} seeds)" if seeds < r["runs"] else "")
+        print(f"| {r['network']} | {r['epochs']} | {r['side']} | {runs} | {spread_cells(r, 3)} |")
     if pairs:
         import statistics
 

@@ -20,7 +20,8 @@ def record(impl, seed, psnr, same_init=True, epochs=300, finished=True, **more):
     """A record as the hnerv code's fits write it (the fields the report reads)."""
     return dict(impl=impl, seed=seed, psnr_best=psnr if finished else 20.0, finished=finished,
                 psnr_final=psnr if finished else None, same_init=same_init, epochs=epochs,
-                code="hnerv", size=1.5, fc_dim=54, paper_psnr=30.87, **more)
+                epochs_done=epochs if finished else epochs - 7, code="hnerv", size=1.5, fc_dim=54,
+                paper_psnr=30.87, **more)
 
 
 @pytest.fixture
@@ -68,3 +69,19 @@ def test_report_names_a_missing_or_empty_records_file(tmp_path, capsys):
     cut.write_text(json.dumps(record("ours", 1, 30.0, finished=False)) + "\n")
     assert fits.main(["report", str(cut)]) == 2
     assert "no finished fit" in capsys.readouterr().err
+
+
+def test_report_says_when_a_seed_was_run_twice_and_refuses_foreign_records(tmp_path, capsys):
+    fits = peer_nerv_fit()
+    path = tmp_path / "fits.jsonl"
+    # the official side of seed 1 with and without --same-init: the same weights, two runs
+    path.write_text("".join(json.dumps(r) + "\n" for r in (
+        record("official", 1, 30.80), record("official", 1, 30.82, same_init=False),
+        record("official", 2, 30.60))))
+    assert fits.main(["report", str(path)]) == 0
+    assert "| hnerv 1.5M | 300 | official | 3 (2 seeds) | 30.740 " in capsys.readouterr().out
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text(json.dumps({"impl": "ours", "epochs": 300, "epochs_done": 300,
+                                   "psnr_best": 30.0}) + "\n")
+    assert fits.main(["report", str(foreign)]) == 2
+    assert "a record is not one a fit writes (KeyError" in capsys.readouterr().err
