@@ -169,6 +169,14 @@ peer_nerv_fit() {  # GPU NAME SECONDS ARGS...: benchmarks/peer_nerv_fit.py on on
     log "end $name rc=$? $(tail -n 1 "$WORK/$name.log")" ) &
 }
 
+hnerv_row_fit() {  # GPU SEED SIDE: the HNeRV code's NeRV row at 1.5M (peer_nerv_fit.py --code
+  # hnerv) for PEER_EPOCHS (default 300), one side (official or ours) from the seed's official
+  # initial weights (--same-init), in the background
+  local e=${PEER_EPOCHS:-300} name=peer_hnerv_${3}_1.5_s${2}_e${PEER_EPOCHS:-300}
+  peer_nerv_fit "$1" "$name" 600 --code hnerv --size 1.5 --impl "$3" --epochs "$e" \
+    --seed "$2" --same-init --work "$CHAIN/$name" --max-time-s "$(peer_left)"
+}
+
 nerv_s_tf32() {  # GPU SEED [compiled]: NeRV-S on 720x1280 with t = i / N, TF32 convolutions
   # (fit.tf32=None, as session 10's fp32 fits), eager or compiled with CUDA graphs, in the
   # background; compiled and eager differ in more than their seed, so their tags differ
@@ -561,12 +569,10 @@ case $CALL in
     # for seeds 1-4 and 5-8, then PEER_IMPLS=ours for 1-4 and 5-8. With --work and a time
     # limit a fit cut off still records its epochs and PSNR. --same-init for both (the official
     # side's weights are its seed's either way)
-    e=${PEER_EPOCHS:-300} k=0
+    k=0
     for seed in ${PEER_SEEDS:-1 2 3 4}; do
       for impl in ${PEER_IMPLS:-official ours}; do
-        name=peer_hnerv_${impl}_1.5_s${seed}_e$e
-        peer_nerv_fit "$k" "$name" 600 --code hnerv --size 1.5 --impl "$impl" --epochs "$e" \
-          --seed "$seed" --same-init --work "$CHAIN/$name" --max-time-s "$(peer_left)"
+        hnerv_row_fit "$k" "$seed" "$impl"
       done
       k=$(( k + 1 ))
     done
@@ -587,9 +593,7 @@ case $CALL in
     # either way), so that the two calls' work dirs of a seed are the same run's
     ffnerv_as_nerv ffnerv_e300filled e300filled ${FFNERV_BUDGETS-0.75 1.5 3}
     for seed in ${PEER_SEEDS-5 6}; do
-      name=peer_hnerv_official_1.5_s${seed}_e${PEER_EPOCHS:-300}
-      peer_nerv_fit 3 "$name" 600 --code hnerv --size 1.5 --impl official --epochs "${PEER_EPOCHS:-300}" \
-        --seed "$seed" --same-init --work "$CHAIN/$name" --max-time-s "$(peer_left)"
+      hnerv_row_fit 3 "$seed" official
     done
     wait ;;
 esac

@@ -304,11 +304,6 @@ def lr_schedules(official) -> dict:
     return compare_lrs(theirs, ours, warmup_end=OFFICIAL_TRAINING["warmup"] * FRAMES)
 
 
-def optim_wrapper(model):
-    """Our optimizer as the fit builds it from the anchor config."""
-    return project_optim_wrapper(CONFIG, model)
-
-
 ADAM_SETTINGS = ("betas", "eps", "weight_decay", "amsgrad", "maximize")
 
 
@@ -317,7 +312,7 @@ def optimizer_settings() -> dict:
 
     probe = torch.nn.Linear(1, 1)
     theirs = torch.optim.Adam(probe.parameters(), betas=(OFFICIAL_TRAINING["beta"], 0.999))
-    ours = optim_wrapper(probe)
+    ours = project_optim_wrapper(CONFIG, probe)
     gpu_wrapper = runner_keys(CONFIG.fit, on_gpu=True)["optim_wrapper"]
     official = {k: theirs.defaults[k] for k in ADAM_SETTINGS}
     project = {k: ours.optimizer.defaults[k] for k in ADAM_SETTINGS}
@@ -346,7 +341,7 @@ def training_steps(official, fc_dim: int = 8, strides=(5, 2, 2), frames=(5, 70))
     pe = official.utils.PositionalEncoding(OFFICIAL_EMBED)
     args = SimpleNamespace(**OFFICIAL_TRAINING)
     their_optimizer = torch.optim.Adam(theirs.parameters(), betas=(args.beta, 0.999))
-    wrapper = optim_wrapper(ours)
+    wrapper = project_optim_wrapper(CONFIG, ours)
     our_lrs = project_lrs()
     losses, lrs = [], []
     for i, (index, frame) in enumerate(zip(frames, video)):

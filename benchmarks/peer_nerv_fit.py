@@ -122,8 +122,6 @@ class Code:
         return sides
 
 
-
-
 class Side:
     """One side's network, training step and evaluation on ``frames`` (N, 3, H, W) in [0, 1]."""
 
@@ -330,16 +328,19 @@ def fit(side: Side, code: Code, epochs: int, key: dict, order_seed: int, work: P
                 psnr_at_partial=None if finished else last, evaluations=history)
 
 
+def setting_of(r: dict) -> tuple:
+    """What a fit's record was fitted as, its side aside: code, network, epochs, seed."""
+    return r.get("code") or "nerv", r["fc_dim"], r["epochs"], r["seed"]
+
+
 def finished_runs(records: list[dict]) -> list[dict]:
-    """The finished runs, the last record of each (code, network, epochs, seed, side, same
-    init) kept: a fit repeated under the same key replaces the earlier one. Official runs
-    with and without ``same_init`` are separate runs of the same initial weights."""
+    """The finished runs, the last record of each (setting, side, same init) kept: a fit
+    repeated under the same key replaces the earlier one. Official runs with and without
+    ``same_init`` are separate runs of the same initial weights."""
     runs = {}
     for r in records:
         if r.get("epochs_done") == r["epochs"] and r.get("psnr_best") is not None:
-            key = (r.get("code") or "nerv", r["fc_dim"], r["epochs"], r["seed"], r["impl"],
-                   bool(r.get("same_init")))
-            runs[key] = r
+            runs[(*setting_of(r), r["impl"], bool(r.get("same_init")))] = r
     return list(runs.values())
 
 
@@ -373,15 +374,12 @@ def summarise(records: list[dict]) -> tuple[list[dict], list[dict]]:
         paper = members[0].get("paper_psnr") if epochs == PAPER_EPOCHS else None
         rows.append(dict(network=network, epochs=epochs, side=side, seeds=[r["seed"] for r in members],
                          **spread([r["psnr_best"] for r in members], paper)))
+    official = {setting_of(r): r["psnr_best"] for r in runs
+                if r["impl"] == "official" and r.get("same_init")}
     pairs = []
     for ours in runs:
-        if ours["impl"] != "ours" or not ours.get("same_init"):
-            continue
-        key = (ours.get("code") or "nerv", ours["fc_dim"], ours["epochs"], ours["seed"])
-        official = [r for r in runs if r["impl"] == "official" and r.get("same_init") and
-                    (r.get("code") or "nerv", r["fc_dim"], r["epochs"], r["seed"]) == key]
-        if official:
-            value = official[0]["psnr_best"]
+        value = official.get(setting_of(ours))
+        if ours["impl"] == "ours" and ours.get("same_init") and value is not None:
             pairs.append(dict(network=network_of(ours), epochs=ours["epochs"], seed=ours["seed"],
                               official=value, ours=ours["psnr_best"],
                               difference=ours["psnr_best"] - value))
@@ -420,8 +418,6 @@ def report(argv) -> int:
         runs = f"{r['runs']}" + (f" ({seeds} seeds)" if seeds < r["runs"] else "")
         print(f"| {r['network']} | {r['epochs']} | {r['side']} | {runs} | {spread_cells(r, 3)} |")
     if pairs:
-        import statistics
-
         print("\n| network | epochs | seed | official | ours, same initial weights | ours - official |")
         print("|---|---|---|---|---|---|")
         for p in pairs:
@@ -431,9 +427,10 @@ def report(argv) -> int:
         for p in pairs:
             by_setting.setdefault((p["network"], p["epochs"]), []).append(p["difference"])
         for (network, epochs), differences in sorted(by_setting.items()):
-            sd = f", sd {statistics.stdev(differences):.4f}" if len(differences) > 1 else ""
-            print(f"\n{network}, {epochs} epochs: ours - official {statistics.fmean(differences):+.4f} dB "
-                  f"over {len(differences)} pair(s){sd}")
+            d = spread(differences)
+            sd = f", sd {d['sd']:.4f}" if d["sd"] is not None else ""
+            print(f"\n{network}, {epochs} epochs: ours - official {d['mean']:+.4f} dB "
+                  f"over {d['runs']} pair(s){sd}")
     if args.png:
         try:
             plot(rows, pairs, args.png)
